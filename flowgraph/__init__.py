@@ -1,0 +1,57 @@
+"""flowgraph: a batch-provider graph for deep learning on large n-D biomedical images.
+
+``import flowgraph as fg`` gives the engine (keys, specs, Roi, requests, pipelines) and every
+node of the library, like gunpowder's ``gp.*``.
+"""
+
+from flowgraph.array import Array
+from flowgraph.batch import Batch
+from flowgraph.coordinate import Coordinate
+from flowgraph.errors import (
+    BatchContractError,
+    ConfigError,
+    FlowgraphError,
+    PipelineError,
+    RequestError,
+    SetupError,
+    UnsatisfiableRequestError,
+)
+from flowgraph.graph import Graph
+from flowgraph.keys import ArrayKey, GraphKey
+from flowgraph.pipeline import Pipeline, build
+from flowgraph.provider import BatchFilter, BatchProvider
+from flowgraph.request import BatchRequest
+from flowgraph.roi import Roi
+from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec
+
+from flowgraph import nodes  # noqa: E402  (after the engine: nodes import it)
+from flowgraph.nodes import *  # noqa: F403,E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array",
+    "ArrayKey",
+    "ArraySpec",
+    "Batch",
+    "BatchContractError",
+    "BatchFilter",
+    "BatchProvider",
+    "BatchRequest",
+    "ConfigError",
+    "Coordinate",
+    "FlowgraphError",
+    "Graph",
+    "GraphKey",
+    "GraphSpec",
+    "Pipeline",
+    "PipelineError",
+    "ProviderSpec",
+    "RequestError",
+    "Roi",
+    "SetupError",
+    "UnsatisfiableRequestError",
+    "build",
+    "nodes",
+    *nodes.__all__,
+]

@@ -1,0 +1,116 @@
+"""Array: numpy data together with the ArraySpec that places it in the world."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowgraph.coordinate import Coordinate
+from flowgraph.errors import BatchContractError, ConfigError
+from flowgraph.roi import Roi
+from flowgraph.specs import ArraySpec
+
+
+def voxel_shape(roi: Roi, voxel_size: Coordinate) -> tuple[int, ...]:
+    """Number of voxels per axis of a grid-aligned ``roi``."""
+    return tuple(s // v for s, v in zip(roi.shape, voxel_size))  # type: ignore[operator]
+
+
+class Array:
+    """An n-D numpy array placed in world units by its spec.
+
+    The last ``spec.roi.dims`` axes of ``data`` are spatial; any leading axes are channels
+    (or a batch dimension). ``spec.dtype`` is filled from the data.
+
+    Example:
+        >>> a = Array(np.zeros((2, 3)), ArraySpec(roi=Roi((0, 0), (20, 30)), voxel_size=(10, 10)))
+        >>> a.crop(Roi((10, 0), (10, 20))).data.shape
+        (1, 2)
+    """
+
+    __slots__ = ("data", "spec")
+
+    def __init__(self, data: np.ndarray, spec: ArraySpec) -> None:
+        if not isinstance(data, np.ndarray):
+            raise ConfigError(f"Array: data must be a numpy array, got {type(data).__name__}.")
+        if not isinstance(spec, ArraySpec):
+            raise ConfigError(f"Array: spec must be an ArraySpec, got {type(spec).__name__}.")
+        spec = spec.copy()
+        if spec.dtype is None:
+            spec.dtype = data.dtype
+        if not spec.nonspatial:
+            if spec.roi is None or spec.voxel_size is None:
+                raise ConfigError("Array: a spatial array needs spec.roi and spec.voxel_size; set both.")
+            if spec.roi.dims != len(spec.voxel_size):
+                raise ConfigError(
+                    f"Array: roi {spec.roi} and voxel_size {spec.voxel_size} have different numbers of axes."
+                )
+            if data.ndim < spec.roi.dims:
+                raise ConfigError(
+                    f"Array: data has {data.ndim} axes but roi {spec.roi} has {spec.roi.dims}."
+                )
+            if spec.roi.snap_to_grid(spec.voxel_size) != spec.roi:
+                raise ConfigError(
+                    f"Array: roi {spec.roi} is not on the grid of voxel_size {spec.voxel_size}; "
+                    "snap it with roi.snap_to_grid(voxel_size)."
+                )
+            expected = voxel_shape(spec.roi, spec.voxel_size)
+            if data.shape[data.ndim - spec.roi.dims :] != expected:
+                raise ConfigError(
+                    f"Array: data shape {data.shape} does not match roi {spec.roi} at voxel size "
+                    f"{spec.voxel_size} (expected spatial shape {expected})."
+                )
+        self.data = data
+        self.spec = spec
+
+    @property
+    def roi(self) -> Roi:
+        assert self.spec.roi is not None
+        return self.spec.roi
+
+    @property
+    def voxel_size(self) -> Coordinate:
+        assert self.spec.voxel_size is not None
+        return self.spec.voxel_size
+
+    def crop(self, roi: Roi) -> Array:
+        """A view of the part inside ``roi`` (which must be contained and on the grid)."""
+        if self.spec.nonspatial or roi == self.spec.roi:
+            return self
+        if not self.roi.contains(roi):
+            raise BatchContractError(f"Array.crop: {roi} is not inside the array's ROI {self.roi}.")
+        vs = self.voxel_size
+        if roi.snap_to_grid(vs) != roi:
+            raise BatchContractError(f"Array.crop: {roi} is not on the voxel grid {vs}.")
+        local = (roi.begin - self.roi.begin) // vs
+        shape = roi.shape // vs
+        lead = self.data.ndim - roi.dims
+        index = (slice(None),) * lead + tuple(
+            slice(b, b + s) for b, s in zip(local, shape)  # type: ignore[operator]
+        )
+        return Array.trusted(self.data[index], self.spec, roi)
+
+    def moved(self, roi: Roi) -> Array:
+        """The same data placed at ``roi`` (same shape), e.g. after a shift."""
+        if roi.shape != self.roi.shape:
+            raise BatchContractError(f"Array.moved: {roi} has another shape than the array's ROI {self.roi}.")
+        return Array.trusted(self.data, self.spec, roi)
+
+    @staticmethod
+    def trusted(data: np.ndarray, spec: ArraySpec, roi: Roi | None = None) -> Array:
+        """An Array from data and a copy of ``spec`` (with ``roi``), skipping the checks.
+
+        For nodes that derive the data from an already valid Array; the pipeline still checks
+        every batch after each node.
+        """
+        new = object.__new__(Array)
+        new.data = data
+        new.spec = spec.copy()
+        if roi is not None:
+            new.spec.roi = roi
+        return new
+
+    def __repr__(self) -> str:
+        return f"Array(shape={self.data.shape}, dtype={self.data.dtype}, roi={self.spec.roi}, voxel_size={self.spec.voxel_size})"
+
+
+__all__ = ["Array", "voxel_shape"]

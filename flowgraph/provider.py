@@ -1,0 +1,315 @@
+"""BatchProvider and BatchFilter: the two kinds of node and the negotiation between them.
+
+A request travels upstream: every filter's ``prepare`` names its dependencies, and the
+upstream request is the caller's request with those dependencies merged in. The batch travels
+downstream: ``process`` sees exactly its dependencies, returns what it changed, and the base
+class crops the result to what the caller asked and checks it against the node's promises.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flowgraph.array import voxel_shape
+from flowgraph.batch import Batch
+from flowgraph.errors import BatchContractError, RequestError, SetupError
+from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.request import BatchRequest
+from flowgraph.rng import generator
+from flowgraph.specs import ArraySpec, ProviderSpec, Spec, check_key_spec
+
+if TYPE_CHECKING:
+    from flowgraph.pipeline import Pipeline
+
+
+class BatchProvider:
+    """A node that delivers batches. Sources subclass it directly and implement ``provide``.
+
+    Subclass API: ``setup`` (announce outputs with ``provides``), ``provide(request)``,
+    ``teardown``. Call ``self.rng(request)`` for this node's random generator.
+    """
+
+    # set by the pipeline when it is built
+    _upstream: tuple[BatchProvider, ...] = ()
+    _position: int = 0
+    _spec: ProviderSpec | None = None
+
+    # -- subclass API ------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Check the upstream spec and announce outputs. Called once per build, sources first."""
+
+    def provide(self, request: BatchRequest) -> Batch:
+        raise NotImplementedError(f"{type(self).__name__} must implement provide(request)")
+
+    def teardown(self) -> None:
+        """Release files, workers and memory. Called once per build, even after errors."""
+
+    def nested_pipelines(self) -> list[Pipeline]:
+        """Pipelines passed to this node as parameters; built and torn down with it."""
+        from flowgraph.pipeline import Pipeline
+
+        return [v for v in vars(self).values() if isinstance(v, Pipeline)]
+
+    # -- helpers for subclasses -------------------------------------------------------------------
+    @property
+    def spec(self) -> ProviderSpec:
+        """What this node offers (valid after setup)."""
+        if self._spec is None:
+            self._spec = ProviderSpec()
+        return self._spec
+
+    def provides(self, key: Key, spec: Spec) -> None:
+        """Announce a new output; raise if the key already exists."""
+        check_key_spec(self.name, key, spec)
+        if key in self.spec:
+            raise SetupError(
+                f"{self.name}: {key} is already provided upstream; use a different key or remove the other provider."
+            )
+        self.spec[key] = spec
+
+    def rng(self, request: BatchRequest, *path: int) -> np.random.Generator:
+        """This node's generator for ``request`` (derived from its seed and the node's place)."""
+        if request.random_seed is None:
+            raise RequestError(f"{self.name}: the request has no random_seed; request batches through a built pipeline.")
+        return generator(request.random_seed, self._position, *path)
+
+    @property
+    def name(self) -> str:
+        keys = [str(v) for v in vars(self).values() if isinstance(v, (ArrayKey, GraphKey))]
+        return f"{type(self).__name__}({', '.join(keys)})" if keys else type(self).__name__
+
+    # -- composition -------------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Pipeline:
+        from flowgraph.pipeline import Pipeline
+
+        return Pipeline(self) + other
+
+    def __radd__(self, other: Any) -> Pipeline:
+        from flowgraph.pipeline import Pipeline
+
+        return other + Pipeline(self) if not isinstance(other, tuple) else Pipeline(self).__radd__(other)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    # -- framework ---------------------------------------------------------------------------------
+    def request_batch(self, request: BatchRequest) -> Batch:
+        """Check ``request`` against this node's spec, provide, crop and check the batch."""
+        spec = self.spec
+        for key, rspec in request.items():
+            offered = spec.get(key)
+            if offered is None:
+                raise RequestError(
+                    f"{self.name}: {key} is requested but not provided here (available: "
+                    f"{', '.join(map(str, spec)) or 'nothing'}); add a source for {key} upstream or drop it from the request."
+                )
+            if rspec.roi is not None and offered.roi is not None and not offered.roi.contains(rspec.roi):
+                raise RequestError(
+                    f"{self.name}: {key} is requested at {rspec.roi}, outside the provided ROI {offered.roi}; "
+                    "add Pad upstream, RandomLocation, or request a region inside the data."
+                )
+        t0 = time.perf_counter()
+        try:
+            batch = self.provide(request)
+        except Exception as e:
+            add_context(e, f"while {self.name} provided {describe(request)}")
+            raise
+        if not self._upstream and not isinstance(self, BatchFilter):  # a source: time it here
+            batch.profiling.append((self.name, "process", time.perf_counter() - t0))
+        return finish(self, batch, request)
+
+
+class BatchFilter(BatchProvider):
+    """A node with one upstream provider that transforms what passes through.
+
+    Subclass API (see docs/writing-nodes.md):
+
+    - ``setup()``: inspect ``self.upstream_spec``; announce with ``updates(key, spec)`` and
+      ``provides(key, spec)``. The default passes everything through unchanged.
+    - ``prepare(request)``: return the dependencies, a BatchRequest. For keys this node updates
+      the dependency replaces the caller's spec upstream; for other keys it is merged (ROI
+      union) with the caller's. Return ``(deps, state)`` to hand per-request state to
+      ``process(batch, request, state)``. The default depends on the requested keys the node
+      updates, at the requested ROIs.
+    - ``process(batch, request)``: ``batch`` holds exactly the dependencies. Return a Batch of
+      the keys this node updates or provides, or modify ``batch`` in place and return None.
+    """
+
+    _updated: frozenset[Key] = frozenset()
+    _provided: frozenset[Key] = frozenset()
+
+    @property
+    def upstream(self) -> BatchProvider:
+        if not self._upstream:
+            raise SetupError(f"{self.name}: has no upstream provider; chain a source before it with +.")
+        return self._upstream[0]
+
+    @property
+    def upstream_spec(self) -> ProviderSpec:
+        return self.upstream.spec
+
+    def updates(self, key: Key, spec: Spec | None = None) -> None:
+        """Announce that this node modifies ``key`` (optionally changing parts of its spec)."""
+        if key not in self.spec:
+            raise SetupError(
+                f"{self.name}: cannot update {key}, it is not provided upstream (available: "
+                f"{', '.join(map(str, self.spec)) or 'nothing'}); add a source for {key}."
+            )
+        if spec is not None:
+            check_key_spec(self.name, key, spec)
+            self.spec[key] = self.spec[key].update(spec)  # type: ignore[arg-type]
+        self._updated = self._updated | {key}
+
+    def provides(self, key: Key, spec: Spec) -> None:
+        super().provides(key, spec)
+        self._provided = self._provided | {key}
+
+    def enable_autoskip(self) -> None:
+        """Compatibility no-op: flowgraph filters never run when no requested key concerns them."""
+
+    def prepare(self, request: BatchRequest) -> Any:
+        deps = BatchRequest(random_seed=request.random_seed)
+        for key in self._updated:
+            if key in request:
+                deps[key] = request[key].copy()
+        return deps
+
+    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
+        return None
+
+    def provide(self, request: BatchRequest) -> Batch:
+        if not any(k in self._updated or k in self._provided for k in request):
+            batch = self.upstream.request_batch(request)  # nothing here concerns the caller
+            return batch
+        t0 = time.perf_counter()
+        try:
+            prepared = self.prepare(request)
+        except Exception as e:
+            add_context(e, f"while {self.name} prepared {describe(request)}")
+            raise
+        deps, state = prepared if isinstance(prepared, tuple) else (prepared, _NO_STATE)
+        if deps is None:
+            deps = BatchRequest(random_seed=request.random_seed)
+        if not isinstance(deps, BatchRequest):
+            raise BatchContractError(f"{self.name}: prepare() must return a BatchRequest, got {type(deps).__name__}.")
+        upstream_request = merge_request(self, request, deps)
+        t1 = time.perf_counter()
+        upstream_batch = self.upstream.request_batch(upstream_request)
+        t2 = time.perf_counter()
+        inputs = upstream_batch.crop(deps)
+        try:
+            if state is _NO_STATE:
+                result = self.process(inputs, request)
+            else:
+                result = self.process(inputs, request, state)  # type: ignore[call-arg]
+        except Exception as e:
+            add_context(e, f"while {self.name} processed {describe(deps)}")
+            raise
+        outputs = inputs if result is None else result
+        batch = Batch()
+        batch.profiling = upstream_batch.profiling
+        for key, spec in request.items():
+            if key in outputs and (key in self._updated or key in self._provided):
+                value = outputs[key]
+            elif key in upstream_batch:
+                value = upstream_batch[key]
+            else:
+                raise BatchContractError(
+                    f"{self.name}: process() returned no {key}, which it announced; return it from process()."
+                )
+            batch[key] = value
+        t3 = time.perf_counter()
+        batch.profiling.append((self.name, "prepare", t1 - t0))
+        batch.profiling.append((self.name, "process", t3 - t2))
+        return batch
+
+
+_NO_STATE = object()
+
+
+def merge_request(node: BatchFilter, request: BatchRequest, deps: BatchRequest) -> BatchRequest:
+    """The request ``node`` sends upstream: the caller's request with ``deps`` merged in."""
+    upstream = BatchRequest(random_seed=request.random_seed)
+    for key, spec in request.items():
+        if key in node._provided:
+            continue
+        dep = deps.get(key)
+        if dep is None:
+            upstream[key] = spec
+        elif key in node._updated or dep.roi is None or spec.roi is None:
+            upstream[key] = dep
+        else:
+            merged = dep.copy()
+            merged.roi = dep.roi.union(spec.roi)
+            upstream[key] = merged
+    for key, dep in deps.items():
+        if key not in upstream:
+            if key in node._provided:
+                raise BatchContractError(f"{node.name}: prepare() depends on {key}, which this node provides itself.")
+            upstream[key] = dep
+    return upstream
+
+
+def finish(node: BatchProvider, batch: Batch, request: BatchRequest) -> Batch:
+    """Crop ``batch`` to ``request`` and check it against ``node``'s promises."""
+    out = Batch()
+    out.profiling = batch.profiling
+    for key, rspec in request.items():
+        if key not in batch:
+            raise BatchContractError(
+                f"{node.name}: returned no {key}, which was requested; the node must deliver every requested key."
+            )
+        value = batch[key]
+        if rspec.roi is not None:
+            if value.spec.roi is None or not value.spec.roi.contains(rspec.roi):
+                raise BatchContractError(
+                    f"{node.name}: returned {key} at {value.spec.roi}, which does not cover the requested {rspec.roi}."
+                )
+            value = value.crop(rspec.roi)
+        if isinstance(value.spec, ArraySpec):
+            _check_array(node, key, value, rspec)  # type: ignore[arg-type]
+        out[key] = value
+    return out
+
+
+def _check_array(node: BatchProvider, key: Key, array: Any, rspec: ArraySpec) -> None:
+    spec = array.spec
+    offered = node.spec.get(key)
+    if offered is not None and offered.dtype is not None and array.data.dtype != offered.dtype:
+        raise BatchContractError(
+            f"{node.name}: returned {key} as {array.data.dtype}, but announced {offered.dtype}; "
+            "convert the data or announce the right dtype in setup()."
+        )
+    if spec.nonspatial:
+        return
+    if rspec.voxel_size is not None and spec.voxel_size != rspec.voxel_size:
+        raise BatchContractError(
+            f"{node.name}: returned {key} at voxel size {spec.voxel_size}, but {rspec.voxel_size} was requested."
+        )
+    expected = voxel_shape(spec.roi, spec.voxel_size)
+    if array.data.shape[array.data.ndim - len(expected) :] != expected:
+        raise BatchContractError(
+            f"{node.name}: returned {key} with data shape {array.data.shape}, but its ROI {spec.roi} at voxel size "
+            f"{spec.voxel_size} needs spatial shape {expected}."
+        )
+
+
+def add_context(error: BaseException, text: str) -> None:
+    """Note where ``error`` happened, once: the innermost node that saw it says so."""
+    if not getattr(error, "_flowgraph_context", False):
+        error.add_note(text)
+        try:
+            error._flowgraph_context = True  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+
+
+def describe(request: BatchRequest) -> str:
+    """A one-line summary of a request: ``RAW [0:40, 0:400], LABELS [...]``."""
+    return ", ".join(f"{k} {s.roi}" for k, s in request.items()) or "nothing"
+
+
+__all__ = ["BatchFilter", "BatchProvider", "finish", "merge_request"]

@@ -1,0 +1,241 @@
+"""Roi: an immutable axis-aligned box in world units, ``Roi(offset, shape)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from flowgraph.coordinate import Coordinate
+from flowgraph.errors import ConfigError
+
+SnapMode = Literal["grow", "shrink", "closest"]
+
+
+def _coordinate(value: Any, name: str) -> Coordinate:
+    if isinstance(value, Coordinate):
+        return value
+    if not isinstance(value, Iterable) or isinstance(value, str):
+        raise ConfigError(f"Roi: {name} must be a sequence of integers, got {value!r}.")
+    return Coordinate(value)
+
+
+class Roi:
+    """A box ``[offset, offset + shape)`` per axis; ``None`` in offset or shape is unbounded.
+
+    Example:
+        >>> roi = Roi((0, 0), (10, 20))
+        >>> roi.grow((2, 2), (2, 2))
+        Roi([-2:12, -2:22])
+        >>> roi.intersect(Roi((5, 5), (100, 100)))
+        Roi([5:10, 5:20])
+    """
+
+    __slots__ = ("_offset", "_shape")
+
+    def __init__(self, offset: Iterable[int | None], shape: Iterable[int | None]) -> None:
+        off = _coordinate(offset, "offset")
+        shp = _coordinate(shape, "shape")
+        if len(off) != len(shp):
+            raise ConfigError(
+                f"Roi: offset {tuple(off)} and shape {tuple(shp)} have different numbers of axes."
+            )
+        if any(s is not None and s < 0 for s in shp):
+            raise ConfigError(f"Roi: shape {tuple(shp)} has a negative extent; use a shape >= 0.")
+        # an axis is unbounded as a whole: no offset or no shape means (-inf, inf)
+        off = Coordinate(None if s is None else o for o, s in zip(off, shp))
+        shp = Coordinate(None if o is None else s for o, s in zip(off, shp))
+        self._offset = off
+        self._shape = shp
+
+    # -- basic properties ------------------------------------------------------------------
+    @property
+    def offset(self) -> Coordinate:
+        return self._offset
+
+    @property
+    def shape(self) -> Coordinate:
+        return self._shape
+
+    @property
+    def begin(self) -> Coordinate:
+        return self._offset
+
+    @property
+    def end(self) -> Coordinate:
+        return self._offset + self._shape
+
+    @property
+    def dims(self) -> int:
+        return len(self._offset)
+
+    @property
+    def center(self) -> Coordinate:
+        return self._offset + self._shape // 2
+
+    def is_bounded(self) -> bool:
+        return self._shape.is_bounded()
+
+    def empty(self) -> bool:
+        return any(s == 0 for s in self._shape)
+
+    def size(self) -> int:
+        return self._shape.product()
+
+    # -- set operations -----------------------------------------------------------------------
+    def _check_dims(self, other: Roi, what: str) -> None:
+        if not isinstance(other, Roi):
+            raise ConfigError(f"Roi.{what}: expected a Roi, got {type(other).__name__}.")
+        if other.dims != self.dims:
+            raise ConfigError(
+                f"Roi.{what}: cannot combine a {self.dims}-D {self} with a {other.dims}-D {other}."
+            )
+
+    def contains(self, other: Roi | Iterable[int]) -> bool:
+        """True if ``other`` (a Roi or a point) lies inside; an empty Roi is inside anything."""
+        if not isinstance(other, Roi):
+            point = Coordinate(other)
+            return all(
+                b is None or (b <= p < e)  # type: ignore[operator]
+                for b, e, p in zip(self.begin, self.end, point)
+            )
+        self._check_dims(other, "contains")
+        if other.empty():
+            return True
+        for b, e, ob, oe in zip(self.begin, self.end, other.begin, other.end):
+            if b is None:
+                continue
+            if ob is None or ob < b or oe > e:  # type: ignore[operator]
+                return False
+        return True
+
+    def intersects(self, other: Roi) -> bool:
+        self._check_dims(other, "intersects")
+        return not self.intersect(other).empty()
+
+    def intersect(self, other: Roi) -> Roi:
+        """The common part; an empty Roi (shape 0 on some axis) when there is none."""
+        self._check_dims(other, "intersect")
+        begin, end = [], []
+        for b, e, ob, oe in zip(self.begin, self.end, other.begin, other.end):
+            if b is None:
+                begin.append(ob)
+                end.append(oe)
+            elif ob is None:
+                begin.append(b)
+                end.append(e)
+            else:
+                nb, ne = max(b, ob), min(e, oe)  # type: ignore[type-var]
+                begin.append(nb)
+                end.append(max(nb, ne))
+        return Roi.from_begin_end(begin, end)
+
+    def union(self, other: Roi) -> Roi:
+        """The smallest Roi containing both (empty Rois are ignored)."""
+        self._check_dims(other, "union")
+        if self.empty():
+            return other
+        if other.empty():
+            return self
+        begin, end = [], []
+        for b, e, ob, oe in zip(self.begin, self.end, other.begin, other.end):
+            if b is None or ob is None:
+                begin.append(None)
+                end.append(None)
+            else:
+                begin.append(min(b, ob))
+                end.append(max(e, oe))  # type: ignore[type-var]
+        return Roi.from_begin_end(begin, end)
+
+    @staticmethod
+    def from_begin_end(begin: Iterable[int | None], end: Iterable[int | None]) -> Roi:
+        b, e = Coordinate(begin), Coordinate(end)
+        return Roi(b, e - b)
+
+    # -- transformations -----------------------------------------------------------------------
+    def grow(self, amount_neg: Any = 0, amount_pos: Any = 0) -> Roi:
+        """Grow by ``amount_neg`` below and ``amount_pos`` above (negative amounts shrink)."""
+        neg = Coordinate((amount_neg,) * self.dims) if isinstance(amount_neg, int) else Coordinate(amount_neg)
+        pos = Coordinate((amount_pos,) * self.dims) if isinstance(amount_pos, int) else Coordinate(amount_pos)
+        return Roi(self._offset - neg, self._shape + neg + pos)
+
+    def shift(self, by: Any) -> Roi:
+        return Roi(self._offset + by, self._shape)
+
+    def snap_to_grid(self, voxel_size: Any, mode: SnapMode = "grow") -> Roi:
+        """Align begin and end to multiples of ``voxel_size``.
+
+        ``grow`` floors the begin and ceils the end, ``shrink`` does the opposite, ``closest``
+        rounds both to the nearest grid line (ties towards growing).
+        """
+        vs = Coordinate(voxel_size)
+        if len(vs) != self.dims or any(v is None or v <= 0 for v in vs):
+            raise ConfigError(f"Roi.snap_to_grid: voxel_size must be {self.dims} positive integers, got {voxel_size!r}.")
+        if mode not in ("grow", "shrink", "closest"):
+            raise ConfigError(f"Roi.snap_to_grid: mode must be 'grow', 'shrink' or 'closest', got {mode!r}.")
+        begin, end = [], []
+        for b, e, v in zip(self.begin, self.end, vs):
+            if b is None:
+                begin.append(None)
+                end.append(None)
+                continue
+            assert e is not None and v is not None
+            if mode == "grow":
+                nb, ne = (b // v) * v, -((-e) // v) * v
+            elif mode == "shrink":
+                nb, ne = -((-b) // v) * v, (e // v) * v
+            else:
+                nb, ne = ((2 * b + v - 1) // (2 * v)) * v, ((2 * e + v) // (2 * v)) * v
+            begin.append(nb)
+            end.append(max(nb, ne))
+        return Roi.from_begin_end(begin, end)
+
+    def to_slices(self) -> tuple[slice, ...]:
+        """Slices selecting this Roi from an array whose origin is 0 (world = index units)."""
+        return tuple(
+            slice(None) if b is None else slice(b, e) for b, e in zip(self.begin, self.end)
+        )
+
+    def squeeze(self, dim: int = 0) -> Roi:
+        return Roi(self._offset[:dim] + self._offset[dim + 1 :], self._shape[:dim] + self._shape[dim + 1 :])
+
+    # -- value semantics -----------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Roi):
+            return NotImplemented
+        return self._offset == other._offset and self._shape == other._shape
+
+    def __hash__(self) -> int:
+        return hash((self._offset, self._shape))
+
+    def __add__(self, other: Any) -> Roi:
+        if isinstance(other, Roi):
+            return NotImplemented
+        return self.shift(other)
+
+    def __sub__(self, other: Any) -> Roi:
+        if isinstance(other, Roi):
+            return NotImplemented
+        return self.shift(-Coordinate(other))
+
+    def __mul__(self, other: Any) -> Roi:
+        if isinstance(other, Roi):
+            return NotImplemented
+        return Roi(self._offset * other, self._shape * other)
+
+    def __floordiv__(self, other: Any) -> Roi:
+        if isinstance(other, Roi):
+            return NotImplemented
+        return Roi.from_begin_end(self.begin // other, self.end // other)
+
+    __truediv__ = __floordiv__
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(
+            ":" if b is None else f"{b}:{e}" for b, e in zip(self.begin, self.end)
+        ) + "]"
+
+    def __repr__(self) -> str:
+        return f"Roi({self})"
+
+
+__all__ = ["Roi"]

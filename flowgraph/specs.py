@@ -1,0 +1,185 @@
+"""Specs describe arrays and graphs (what a node offers, what a caller wants) without data."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from flowgraph.coordinate import Coordinate
+from flowgraph.errors import ConfigError
+from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.roi import Roi
+
+
+def _roi_or_none(owner: str, roi: Any) -> Roi | None:
+    if roi is None or isinstance(roi, Roi):
+        return roi
+    raise ConfigError(f"{owner}: roi must be a Roi or None, got {type(roi).__name__}.")
+
+
+@dataclasses.dataclass(eq=True)
+class ArraySpec:
+    """What is known about an array: where it is, its grid, how to resample it, its dtype.
+
+    Args:
+        roi: region in world units (``None`` while unknown).
+        voxel_size: world size of one voxel per spatial axis.
+        interpolatable: images interpolate; labels, masks and ids must not (nearest neighbour).
+        dtype: numpy dtype of the data.
+        nonspatial: the array has no spatial extent (a vector of values per batch).
+    """
+
+    roi: Roi | None = None
+    voxel_size: Coordinate | None = None
+    interpolatable: bool | None = None
+    dtype: np.dtype | None = None
+    nonspatial: bool = False
+
+    def __post_init__(self) -> None:
+        self.roi = _roi_or_none("ArraySpec", self.roi)
+        if self.voxel_size is not None:
+            vs = Coordinate(self.voxel_size)
+            if not vs.is_bounded() or any(v <= 0 for v in vs):  # type: ignore[operator]
+                raise ConfigError(f"ArraySpec: voxel_size must be positive integers, got {tuple(vs)}.")
+            self.voxel_size = vs
+        if self.dtype is not None:
+            try:
+                self.dtype = np.dtype(self.dtype)
+            except TypeError as e:
+                raise ConfigError(f"ArraySpec: dtype {self.dtype!r} is not a numpy dtype.") from e
+        if self.interpolatable is not None and not isinstance(self.interpolatable, (bool, np.bool_)):
+            raise ConfigError(f"ArraySpec: interpolatable must be a bool, got {self.interpolatable!r}.")
+
+    def copy(self) -> ArraySpec:
+        return dataclasses.replace(self)
+
+    def update(self, other: ArraySpec) -> ArraySpec:
+        """A copy with every field that ``other`` sets (not None) taken from ``other``."""
+        new = self.copy()
+        for f in dataclasses.fields(self):
+            value = getattr(other, f.name)
+            if value is not None and not (f.name == "nonspatial" and value is False):
+                setattr(new, f.name, value)
+        return new
+
+
+@dataclasses.dataclass(eq=True)
+class GraphSpec:
+    """What is known about a graph: the region its points lie in and whether edges are directed."""
+
+    roi: Roi | None = None
+    directed: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.roi = _roi_or_none("GraphSpec", self.roi)
+
+    def copy(self) -> GraphSpec:
+        return dataclasses.replace(self)
+
+    def update(self, other: GraphSpec) -> GraphSpec:
+        new = self.copy()
+        if other.roi is not None:
+            new.roi = other.roi
+        if other.directed is not None:
+            new.directed = other.directed
+        return new
+
+
+Spec = ArraySpec | GraphSpec
+
+
+def check_key_spec(owner: str, key: Any, spec: Any) -> None:
+    """Raise ConfigError unless ``key`` and ``spec`` are an ArrayKey/ArraySpec or GraphKey/GraphSpec."""
+    if isinstance(key, ArrayKey):
+        if not isinstance(spec, ArraySpec):
+            raise ConfigError(f"{owner}: {key} is an ArrayKey and needs an ArraySpec, got {type(spec).__name__}.")
+    elif isinstance(key, GraphKey):
+        if not isinstance(spec, GraphSpec):
+            raise ConfigError(f"{owner}: {key} is a GraphKey and needs a GraphSpec, got {type(spec).__name__}.")
+    else:
+        raise ConfigError(f"{owner}: keys must be ArrayKey or GraphKey, got {key!r} ({type(key).__name__}).")
+
+
+class SpecMap(MutableMapping[Key, Spec]):
+    """A mapping from keys to specs (base of ProviderSpec and BatchRequest)."""
+
+    def __init__(self, specs: Iterable[tuple[Key, Spec]] | dict[Key, Spec] | None = None) -> None:
+        self._specs: dict[Key, Spec] = {}
+        items = specs.items() if isinstance(specs, dict) else (specs or ())
+        for key, spec in items:
+            self[key] = spec
+
+    def __getitem__(self, key: Key) -> Spec:
+        try:
+            return self._specs[key]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: Key, spec: Spec) -> None:
+        check_key_spec(type(self).__name__, key, spec)
+        self._specs[key] = spec
+
+    def __delitem__(self, key: Key) -> None:
+        del self._specs[key]
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def array_specs(self) -> dict[ArrayKey, ArraySpec]:
+        return {k: s for k, s in self._specs.items() if isinstance(k, ArrayKey)}  # type: ignore[misc]
+
+    def graph_specs(self) -> dict[GraphKey, GraphSpec]:
+        return {k: s for k, s in self._specs.items() if isinstance(k, GraphKey)}  # type: ignore[misc]
+
+    def total_roi(self) -> Roi | None:
+        """The union of all spatial ROIs (None if there are none)."""
+        total = None
+        for spec in self._specs.values():
+            if spec.roi is None or (isinstance(spec, ArraySpec) and spec.nonspatial):
+                continue
+            total = spec.roi if total is None else total.union(spec.roi)
+        return total
+
+    def common_voxel_size(self) -> Coordinate | None:
+        """The least common multiple of all array voxel sizes (None if there are none)."""
+        common = None
+        for spec in self.array_specs().values():
+            if spec.voxel_size is None or spec.nonspatial:
+                continue
+            common = spec.voxel_size if common is None else common.lcm(spec.voxel_size)
+        return common
+
+    def copy(self) -> Any:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._specs = {k: s.copy() for k, s in self._specs.items()}
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpecMap):
+            return NotImplemented
+        return self._specs == other._specs
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for key, spec in self._specs.items():
+            lines.append(f"  {key}: {spec},")
+        return "\n".join(lines) + ")"
+
+
+class ProviderSpec(SpecMap):
+    """What a node offers: key -> spec."""
+
+
+__all__ = ["ArraySpec", "GraphSpec", "ProviderSpec", "Spec", "SpecMap", "check_key_spec"]
+
+
+def default_interpolatable(dtype: np.dtype) -> bool:
+    """Images (floats, uint8, uint16) interpolate; other integers and bools are labels/masks/ids."""
+    return dtype.kind == "f" or dtype in (np.dtype(np.uint8), np.dtype(np.uint16))

@@ -1,0 +1,128 @@
+"""Pad: extend the ROI of an array or graph so requests may reach past the data's border."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flowgraph.array import Array
+from flowgraph.batch import Batch
+from flowgraph.coordinate import Coordinate
+from flowgraph.errors import ConfigError
+from flowgraph.graph import Graph
+from flowgraph.keys import ArrayKey, Key
+from flowgraph.provider import BatchFilter
+from flowgraph.request import BatchRequest
+from flowgraph.roi import Roi
+from flowgraph.specs import ArraySpec
+from flowgraph.validate import any_key, number, upstream_array
+
+
+def pad_array(data: np.ndarray, before: tuple[int, ...], after: tuple[int, ...], value: float) -> np.ndarray:
+    """Constant-pad the trailing (spatial) axes of ``data``."""
+    lead = data.ndim - len(before)
+    return np.pad(data, [(0, 0)] * lead + list(zip(before, after)), mode="constant", constant_values=value)
+
+
+class Pad(BatchFilter):
+    """Add a border of ``size`` (world units) around ``key``'s ROI, filled with ``value``.
+
+    Args:
+        key: the ArrayKey or GraphKey to pad.
+        size: world units per axis to add on each side; ``None`` (for all axes or one) means
+            unbounded.
+        value: fill value for arrays; by default 0.
+
+    Requires: ``key``.
+
+    Updates: ``key`` (its ROI grows by ``size`` on both sides).
+
+    Request: upstream asks only for the part of the request that lies inside the data.
+
+    Randomness: none.
+
+    Raises:
+        ConfigError: bad ``key``, ``size`` or ``value``.
+        SetupError: ``key`` not provided upstream, or ``size`` not on the voxel grid.
+
+    Example:
+        >>> import numpy as np, flowgraph as fg
+        >>> raw = fg.ArrayKey("RAW")
+        >>> source = fg.ArraySource(raw, fg.Array(np.ones((2, 2), np.uint8),
+        ...                         fg.ArraySpec(roi=fg.Roi((0, 0), (2, 2)), voxel_size=(1, 1))))
+        >>> request = fg.BatchRequest(random_seed=0)
+        >>> request[raw] = fg.ArraySpec(roi=fg.Roi((-1, 0), (3, 2)))
+        >>> with fg.build(source + fg.Pad(raw, (1, 1))) as p:
+        ...     p.request_batch(request)[raw].data
+        array([[0, 0],
+               [1, 1],
+               [1, 1]], dtype=uint8)
+    """
+
+    def __init__(self, key: Key, size: Any, value: float | None = None) -> None:
+        self.key = any_key("Pad", "key", key)
+        if size is None:
+            self.size: Coordinate | None = None
+        else:
+            try:
+                self.size = Coordinate(size)
+            except (ConfigError, TypeError) as e:
+                raise ConfigError(f"Pad({key}): size must be a sequence of integers or None, got {size!r}.") from e
+            if any(s is not None and s < 0 for s in self.size):
+                raise ConfigError(f"Pad({key}): size must be >= 0, got {tuple(self.size)}.")
+        self.value = 0.0 if value is None else number("Pad", "value", value)
+
+    def setup(self) -> None:
+        if isinstance(self.key, ArrayKey):
+            spec: Any = upstream_array(self.name, self.upstream_spec, self.key)
+        else:
+            spec = self.upstream_spec.get(self.key)
+            if spec is None:
+                upstream_array(self.name, self.upstream_spec, self.key)  # type: ignore[arg-type]
+        roi = spec.roi
+        self._data_roi = roi
+        size = self.size if self.size is not None else Coordinate((None,) * roi.dims)
+        if len(size) != roi.dims:
+            raise ConfigError(f"{self.name}: size {tuple(size)} has {len(size)} axes, {self.key} has {roi.dims}.")
+        if isinstance(spec, ArraySpec) and (size % spec.voxel_size) != Coordinate(
+            (None if s is None else 0) for s in size
+        ):
+            raise ConfigError(f"{self.name}: size {tuple(size)} is not a multiple of the voxel size {spec.voxel_size}.")
+        begin = [None if s is None else b - s for b, s in zip(roi.begin, size)]
+        end = [None if s is None else e + s for e, s in zip(roi.end, size)]
+        new = spec.copy()
+        new.roi = Roi.from_begin_end(begin, end)
+        self.updates(self.key, new)
+
+    def prepare(self, request: BatchRequest) -> BatchRequest:
+        deps = BatchRequest(random_seed=request.random_seed)
+        spec = request[self.key].copy()
+        inside = spec.roi.intersect(self._data_roi)
+        if inside.empty():
+            # nothing of the data is needed; ask for one voxel / an empty graph ROI at the border
+            inside = Roi(self._data_roi.begin, Coordinate(getattr(spec, "voxel_size", None) or (0,) * inside.dims))
+        spec.roi = inside
+        deps[self.key] = spec
+        return deps
+
+    def process(self, batch: Batch, request: BatchRequest) -> Batch:
+        value = batch[self.key]
+        roi = request[self.key].roi
+        if isinstance(value, Graph):
+            graph_spec = value.spec.copy()
+            graph_spec.roi = roi
+            return Batch({self.key: value.subset(np.ones(len(value), dtype=bool), graph_spec)})
+        inside = roi.intersect(value.roi)
+        vs = value.voxel_size
+        if inside.empty():
+            shape = value.data.shape[: value.data.ndim - roi.dims] + tuple(roi.shape // vs)
+            data = np.full(shape, self.value, dtype=value.data.dtype)
+        else:
+            value = value.crop(inside)
+            before = tuple((inside.begin - roi.begin) // vs)
+            after = tuple((roi.end - inside.end) // vs)
+            data = pad_array(value.data, before, after, self.value)  # type: ignore[arg-type]
+        spec = value.spec.copy()
+        spec.roi = roi
+        return Batch({self.key: Array(data, spec)})

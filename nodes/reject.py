@@ -1,0 +1,130 @@
+"""Reject: re-request batches until they hold enough mask or a point."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from flowgraph.batch import Batch
+from flowgraph.errors import ConfigError, UnsatisfiableRequestError
+from flowgraph.keys import ArrayKey, GraphKey
+from flowgraph.provider import BatchFilter
+from flowgraph.request import BatchRequest
+from flowgraph.rng import derive_seed
+from flowgraph.specs import ArraySpec
+from flowgraph.validate import array_key, graph_key, number, probability, upstream_array
+
+
+def masked_fraction(mask: np.ndarray) -> float:
+    """The fraction of non-zero voxels of ``mask`` (0 for an empty array)."""
+    return float(np.count_nonzero(mask)) / mask.size if mask.size else 0.0
+
+
+class Reject(BatchFilter):
+    """Reject batches with too little mask (or no point) and ask upstream again.
+
+    Args:
+        mask: ArrayKey of the mask; a batch needs ``min_masked`` of it non-zero.
+        min_masked: the fraction of the mask window that must be non-zero.
+        ensure_nonempty: GraphKey; a batch needs at least one of its points.
+        reject_probability: probability with which a failing batch is rejected (else kept).
+        max_attempts: how many batches to try before giving up with an error.
+
+    Requires: ``mask`` and/or ``ensure_nonempty``.
+
+    Provides: nothing new; the batch is passed on unchanged.
+
+    Request: the mask is checked inside its requested ROI, or, if the request does not name the
+    mask, inside the union of the requested ROIs (the mask is then requested there and dropped
+    again). Attempt ``k > 0`` sends the request upstream with a seed derived from the request's
+    seed and ``k``, so a RandomLocation upstream picks a new place each time.
+
+    Randomness: whether a failing batch is kept (``reject_probability < 1``).
+
+    Raises:
+        ConfigError: bad arguments, or neither ``mask`` nor ``ensure_nonempty``.
+        SetupError: ``mask`` or ``ensure_nonempty`` not provided upstream.
+        UnsatisfiableRequestError: ``max_attempts`` consecutive batches failed.
+
+    Example:
+        >>> import numpy as np, flowgraph as fg
+        >>> raw, mask = fg.ArrayKey("RAW"), fg.ArrayKey("MASK")
+        >>> spec = fg.ArraySpec(roi=fg.Roi((0,), (10,)), voxel_size=(1,))
+        >>> on = np.zeros(10, np.uint8); on[:3] = 1
+        >>> pipeline = ((fg.ArraySource(raw, fg.Array(np.arange(10.0), spec)),
+        ...              fg.ArraySource(mask, fg.Array(on, spec))) + fg.MergeProvider()
+        ...             + fg.RandomLocation() + fg.Reject(mask=mask, min_masked=1.0))
+        >>> request = fg.BatchRequest(random_seed=0)
+        >>> request.add(raw, (2,))
+        >>> with fg.build(pipeline) as p:
+        ...     bool(p.request_batch(request)[raw].data.max() <= 2)
+        True
+    """
+
+    def __init__(
+        self,
+        mask: ArrayKey | None = None,
+        min_masked: float = 0.5,
+        ensure_nonempty: GraphKey | None = None,
+        reject_probability: float = 1.0,
+        max_attempts: int = 1000,
+    ) -> None:
+        self.mask = array_key("Reject", "mask", mask, optional=True)
+        self.ensure_nonempty = graph_key("Reject", "ensure_nonempty", ensure_nonempty, optional=True)
+        if self.mask is None and self.ensure_nonempty is None:
+            raise ConfigError("Reject: give mask=ArrayKey and/or ensure_nonempty=GraphKey; there is nothing to check.")
+        self.min_masked = probability("Reject", "min_masked", min_masked)
+        self.reject_probability = probability("Reject", "reject_probability", reject_probability)
+        self.max_attempts = number("Reject", "max_attempts", max_attempts, 1, integer=True)
+
+    def setup(self) -> None:
+        if self.mask is not None:
+            upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
+        if self.ensure_nonempty is not None and self.ensure_nonempty not in self.upstream_spec:
+            raise ConfigError(f"{self.name}: ensure_nonempty={self.ensure_nonempty} is not provided upstream.")
+
+    def _upstream_request(self, request: BatchRequest) -> BatchRequest:
+        upstream = request.copy()
+        if self.mask is not None and self.mask not in request:
+            spec = self.upstream_spec[self.mask]
+            assert isinstance(spec, ArraySpec) and spec.voxel_size is not None
+            total = request.total_roi()
+            if total is None:
+                raise ConfigError(f"{self.name}: the request has no spatial ROI to check {self.mask} in.")
+            upstream[self.mask] = ArraySpec(roi=total.snap_to_grid(spec.voxel_size, "grow"), voxel_size=spec.voxel_size)
+        if self.ensure_nonempty is not None and self.ensure_nonempty not in request:
+            raise ConfigError(
+                f"{self.name}: ensure_nonempty={self.ensure_nonempty} must be requested to check it; add it to the request."
+            )
+        return upstream
+
+    def provide(self, request: BatchRequest) -> Batch:
+        upstream_request = self._upstream_request(request)
+        seed = request.random_seed if request.random_seed is not None else 0
+        best = 0.0
+        spent = 0.0
+        for attempt in range(self.max_attempts):
+            attempt_seed = seed if attempt == 0 else derive_seed(seed, self._position, attempt)
+            upstream_request.random_seed = attempt_seed
+            batch = self.upstream.request_batch(upstream_request)
+            t0 = time.perf_counter()
+            fraction = 1.0
+            if self.mask is not None:
+                fraction = masked_fraction(batch[self.mask].data)  # type: ignore[union-attr]
+                best = max(best, fraction)
+            ok = fraction >= self.min_masked
+            if self.ensure_nonempty is not None:
+                ok = ok and len(batch[self.ensure_nonempty]) > 0  # type: ignore[arg-type]
+            if not ok and self.reject_probability < 1.0:
+                ok = self.rng(request, attempt).random() >= self.reject_probability
+            spent += time.perf_counter() - t0
+            if ok:
+                batch.profiling.append((self.name, "process", spent))
+                return batch
+        what = f"< {self.min_masked:.0%} masked voxels (best {best:.0%})" if self.mask is not None else ""
+        if self.ensure_nonempty is not None:
+            what = (what + " or " if what else "") + f"no point of {self.ensure_nonempty}"
+        raise UnsatisfiableRequestError(
+            f"{self.name}: {self.max_attempts} consecutive batches had {what}; lower min_masked or check the mask."
+        )
