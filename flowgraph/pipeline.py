@@ -14,6 +14,9 @@ from flowgraph.request import BatchRequest, fresh_seed
 from flowgraph.specs import ArraySpec, ProviderSpec
 
 
+_SEED_MODULUS = 2**63
+
+
 def max_inputs(node: BatchProvider) -> int | None:
     """How many upstream pipelines ``node`` accepts: 0 for sources, 1 for filters, None = any."""
     return getattr(node, "max_inputs", 1 if isinstance(node, BatchFilter) else 0)
@@ -26,7 +29,7 @@ class Pipeline:
     Pipelines are immutable values; a node may appear only once in what is built.
     """
 
-    __slots__ = ("_built", "_done", "inputs", "node")
+    __slots__ = ("_built", "_done", "_next_seed", "inputs", "node")
 
     def __init__(self, node: BatchProvider, inputs: tuple[Pipeline, ...] = ()) -> None:
         if not isinstance(node, BatchProvider):
@@ -42,6 +45,7 @@ class Pipeline:
         self.inputs = inputs
         self._built = False
         self._done: list[tuple[BatchProvider, list[Pipeline]]] = []
+        self._next_seed: int | None = None
 
     @staticmethod
     def coerce(value: Any, op: str = "+") -> Pipeline:
@@ -149,6 +153,11 @@ class Pipeline:
             raise PipelineError("Pipeline: not built; request batches inside `with fg.build(pipeline) as p:`.")
         if not isinstance(request, BatchRequest):
             raise RequestError(f"request_batch: expected a BatchRequest, got {type(request).__name__}.")
+        if request.random_seed is None:
+            # consecutive seeds from a random base: reproducible within a run and predictable for
+            # PreCache, which prepares the next seeds ahead of demand
+            self._next_seed = (self._next_seed + 1) % _SEED_MODULUS if self._next_seed is not None else fresh_seed()
+            request = request.with_seed(self._next_seed)
         return self.node.request_batch(normalize_request(request, self.spec))
 
     def __repr__(self) -> str:
@@ -195,8 +204,6 @@ def _teardown(done: list[tuple[BatchProvider, list[Pipeline]]]) -> None:
 def normalize_request(request: BatchRequest, spec: ProviderSpec) -> BatchRequest:
     """A copy of ``request`` with a seed, voxel sizes filled in and centred ROIs on the grid."""
     out = request.copy()
-    if out.random_seed is None:
-        out.random_seed = fresh_seed()
     for key, rspec in request.items():
         offered = spec.get(key)
         if offered is None:

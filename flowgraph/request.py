@@ -27,8 +27,9 @@ class BatchRequest(SpecMap):
 
     Args:
         specs: optional initial key -> spec mapping.
-        random_seed: non-negative int; drawn from the OS if omitted. Same seed and same
-            pipeline give the same batch, bit for bit.
+        random_seed: non-negative int. If omitted, the pipeline assigns one when the request is
+            made (consecutive seeds from a random start). Same seed and same pipeline give the
+            same batch, bit for bit.
 
     Example:
         >>> raw = ArrayKey("RAW")
@@ -40,11 +41,11 @@ class BatchRequest(SpecMap):
 
     def __init__(self, specs: Any = None, random_seed: int | None = None) -> None:
         super().__init__(specs)
-        if random_seed is None:
-            random_seed = fresh_seed()
-        if isinstance(random_seed, bool) or not isinstance(random_seed, numbers.Integral) or not 0 <= random_seed <= _MAX_SEED:
+        if random_seed is not None and (
+            isinstance(random_seed, bool) or not isinstance(random_seed, numbers.Integral) or not 0 <= random_seed <= _MAX_SEED
+        ):
             raise ConfigError(f"BatchRequest: random_seed must be an int in [0, 2**63), got {random_seed!r}.")
-        self.random_seed = int(random_seed)
+        self.random_seed: int | None = None if random_seed is None else int(random_seed)
         # keys whose ROI was centred by add() without a voxel size; the pipeline snaps them
         self._centred: set[Key] = set()
 
