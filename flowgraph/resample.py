@@ -1,0 +1,229 @@
+"""Resampling through a separable coordinate map, in compiled kernels.
+
+Geometric nodes describe where every output voxel ``(k, i, j)`` reads its source as a
+:class:`SeparableMap` in source voxel units::
+
+    s_d(k, i, j) = alpha[d] + beta[d] . (k, i, j) + shift[d, k] + sum_t w[j, t] * P[d, k, i, c0[j] + t]
+
+an affine part, a per-section offset (misalignment), and a smooth field whose last axis is a
+4-tap B-spline (``P`` holds the field already expanded along the first two axes, i.e. at
+control-point resolution along the last). The map is never materialised at full resolution:
+the kernels evaluate it per voxel while they interpolate, so building it costs a few
+milliseconds and the image is read once.
+
+- :func:`warp` interpolates images linearly (float32 stays float32) or picks the nearest voxel
+  of labels, masks and ids on their own dtype (uint64 ids stay exact). When the map leaves
+  axis 0 alone (the usual anisotropic EM case) images are interpolated in 2-D per section.
+- :func:`map_bounds` bounds the source coordinates without a pass over the output, so a node
+  requests the region its map reads (plus at most the field's variation between control points).
+
+Kernels release the GIL and run on a few threads. Coordinates outside the source are clamped
+to its border (nodes request enough context that this happens only by rounding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+_MAX_THREADS = 4
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+@dataclasses.dataclass
+class SeparableMap:
+    """Source voxel coordinates of every voxel of a 3-D output grid (2-D grids use ``n0 = 1``).
+
+    Attributes:
+        alpha: (3,) offsets. beta: (3, 3) per-index slopes.
+        shift: (3, n0) per-section offsets.
+        field: (3, n0, n1, m) the smooth part along the first two axes, float32.
+        c0: (n2,) first control column of each output column j; weights: (n2, 4) its B-spline weights.
+        shape: the output grid (n0, n1, n2).
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    shift: np.ndarray
+    field: np.ndarray
+    c0: np.ndarray
+    weights: np.ndarray
+    shape: tuple[int, int, int]
+
+    def keeps_axis0(self) -> bool:
+        """True if output section k reads exactly source section alpha[0] + k."""
+        return (
+            bool(np.array_equal(self.beta[0], [1.0, 0.0, 0.0]))
+            and not self.shift[0].any()
+            and not self.field[0].any()
+            and float(self.alpha[0]).is_integer()
+        )
+
+    def moved(self, origin: np.ndarray) -> SeparableMap:
+        """The same map for a source whose voxel 0 lies ``origin`` voxels further."""
+        return dataclasses.replace(self, alpha=self.alpha - origin)
+
+
+def num_threads() -> int:
+    """Threads per resampling call: the CPUs this process may use, at most 4.
+
+    The environment variable ``FLOWGRAPH_THREADS`` overrides it (1 disables threading; PreCache
+    workers use it so that workers x threads never exceed the cores).
+    """
+    env = os.environ.get("FLOWGRAPH_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(_MAX_THREADS, len(os.sched_getaffinity(0))))
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():  # a forked child needs threads of its own
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=_MAX_THREADS, thread_name_prefix="flowgraph"))
+        return _pool[1]
+
+
+def _run(kernel, args: tuple, n: int) -> None:  # type: ignore[no-untyped-def]
+    threads = min(num_threads(), n)
+    if threads <= 1:
+        kernel(*args, 0, n)
+        return
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    futures = [_executor().submit(kernel, *args, int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    for future in futures:
+        future.result()
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _coordinate(d, k, i, j, alpha, beta, shift, field, c0, weights):  # type: ignore[no-untyped-def]
+    c = c0[j]
+    return (
+        alpha[d]
+        + beta[d, 0] * k
+        + beta[d, 1] * i
+        + beta[d, 2] * j
+        + shift[d, k]
+        + weights[j, 0] * field[d, k, i, c]
+        + weights[j, 1] * field[d, k, i, c + 1]
+        + weights[j, 2] * field[d, k, i, c + 2]
+        + weights[j, 3] * field[d, k, i, c + 3]
+    )
+
+
+@numba.njit(nogil=True, cache=True)
+def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # type: ignore[no-untyped-def]
+    height, width = src.shape[1], src.shape[2]
+    ymax, xmax = height - 1.0, width - 1.0
+    for k in range(start, stop):
+        section = src[int(alpha[0]) + k]
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                yy = min(max(_coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), ymax)
+                xx = min(max(_coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), xmax)
+                y0 = int(yy)
+                x0 = int(xx)
+                y1 = min(y0 + 1, height - 1)
+                x1 = min(x0 + 1, width - 1)
+                fy = yy - y0
+                fx = xx - x0
+                top = section[y0, x0] + (section[y0, x1] - section[y0, x0]) * fx
+                bottom = section[y1, x0] + (section[y1, x1] - section[y1, x0]) * fx
+                out[k, i, j] = top + (bottom - top) * fy
+
+
+@numba.njit(nogil=True, cache=True)
+def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # type: ignore[no-untyped-def]
+    depth, height, width = src.shape
+    zmax, ymax, xmax = depth - 1.0, height - 1.0, width - 1.0
+    for k in range(start, stop):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                zz = min(max(_coordinate(0, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), zmax)
+                yy = min(max(_coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), ymax)
+                xx = min(max(_coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), xmax)
+                z0, y0, x0 = int(zz), int(yy), int(xx)
+                z1, y1, x1 = min(z0 + 1, depth - 1), min(y0 + 1, height - 1), min(x0 + 1, width - 1)
+                fz, fy, fx = zz - z0, yy - y0, xx - x0
+                a0 = src[z0, y0, x0] + (src[z0, y0, x1] - src[z0, y0, x0]) * fx
+                a1 = src[z0, y1, x0] + (src[z0, y1, x1] - src[z0, y1, x0]) * fx
+                b0 = src[z1, y0, x0] + (src[z1, y0, x1] - src[z1, y0, x0]) * fx
+                b1 = src[z1, y1, x0] + (src[z1, y1, x1] - src[z1, y1, x0]) * fx
+                a = a0 + (a1 - a0) * fy
+                b = b0 + (b1 - b0) * fy
+                out[k, i, j] = a + (b - a) * fz
+
+
+@numba.njit(nogil=True, cache=True)
+def _warp_nearest(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # type: ignore[no-untyped-def]
+    depth, height, width = src.shape
+    for k in range(start, stop):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                z = int(np.floor(_coordinate(0, k, i, j, alpha, beta, shift, field, c0, weights) + 0.5))
+                y = int(np.floor(_coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights) + 0.5))
+                x = int(np.floor(_coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights) + 0.5))
+                out[k, i, j] = src[min(max(z, 0), depth - 1), min(max(y, 0), height - 1), min(max(x, 0), width - 1)]
+
+
+def _args(m: SeparableMap) -> tuple:
+    return (
+        np.ascontiguousarray(m.alpha, dtype=np.float64),
+        np.ascontiguousarray(m.beta, dtype=np.float64),
+        np.ascontiguousarray(m.shift, dtype=np.float32),
+        np.ascontiguousarray(m.field, dtype=np.float32),
+        np.ascontiguousarray(m.c0, dtype=np.int64),
+        np.ascontiguousarray(m.weights, dtype=np.float32),
+    )
+
+
+def map_bounds(m: SeparableMap) -> tuple[np.ndarray, np.ndarray]:
+    """Per axis a lower and an upper bound of the source coordinates over the output grid.
+
+    Exact for the affine part and the misalignment; the smooth part of each row is bounded by
+    the range of its control values (B-spline weights are non-negative and sum to one), so the
+    bounds exceed the exact range by at most the field's variation between control points.
+    Costs ``O(n0 * n1 * m)``, not a pass over the output.
+    """
+    n0, n1, n2 = m.shape
+    k = np.arange(n0)[:, None]
+    i = np.arange(n1)[None, :]
+    columns = m.field[:, :, :, int(m.c0.min()) : int(m.c0.max()) + 4]
+    lo, hi = np.empty(3), np.empty(3)
+    for d in range(3):
+        row = m.alpha[d] + m.beta[d, 0] * k + m.beta[d, 1] * i + m.shift[d][:, None]
+        last = m.beta[d, 2] * (n2 - 1)
+        lo[d] = (row + min(0.0, last) + columns[d].min(axis=-1)).min()
+        hi[d] = (row + max(0.0, last) + columns[d].max(axis=-1)).max()
+    return lo, hi
+
+
+def warp(src: np.ndarray, m: SeparableMap, interpolate: bool) -> np.ndarray:
+    """Read ``src`` (3-D spatial, leading channel axes allowed) through ``m``.
+
+    Images (``interpolate``) are interpolated linearly and returned as float32 (float64 input
+    stays float64); anything else is read by nearest neighbour on its own dtype.
+    """
+    lead = src.ndim - 3
+    if interpolate:
+        dtype = src.dtype if src.dtype.kind == "f" else np.dtype(np.float32)
+        kernel = _warp_sections if m.keeps_axis0() else _warp_3d
+    else:
+        dtype = src.dtype
+        kernel = _warp_nearest
+    out = np.empty(src.shape[:lead] + m.shape, dtype=dtype)
+    args = _args(m)
+    for channel in np.ndindex(src.shape[:lead]):
+        data = np.ascontiguousarray(src[channel], dtype=dtype) if interpolate else src[channel]
+        _run(kernel, (data, *args, out[channel]), m.shape[0])
+    return out
+
+
+__all__ = ["SeparableMap", "map_bounds", "num_threads", "warp"]
