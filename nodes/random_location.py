@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -21,6 +22,8 @@ from flowgraph.specs import ArraySpec, GraphSpec
 from flowgraph.validate import array_key, graph_key, probability, upstream_array
 
 _MAX_POINT_TRIES = 100
+_REJECTION_BATCH = 64
+_REJECTION_ROUNDS = 16
 _CACHE_SIZE = 16
 
 
@@ -44,8 +47,9 @@ def shift_range(rois: dict[Key, Roi], provided: dict[Key, Roi]) -> tuple[list[in
     return lo, hi
 
 
-def window_counts(mask: np.ndarray, begin: tuple[int, ...], step: tuple[int, ...], count: tuple[int, ...],
-                  window: tuple[int, ...]) -> np.ndarray:
+def window_counts(
+    mask: np.ndarray, begin: tuple[int, ...], step: tuple[int, ...], count: tuple[int, ...], window: tuple[int, ...]
+) -> np.ndarray:
     """Non-zero voxels of ``mask`` in windows of shape ``window`` starting at ``begin + k * step``.
 
     Returns an int64 array of shape ``count``. Box sums are taken axis by axis from cumulative
@@ -61,6 +65,92 @@ def window_counts(mask: np.ndarray, begin: tuple[int, ...], step: tuple[int, ...
         starts = b + s * np.arange(n)
         counts = np.take(cum, starts + w, axis=axis) - np.take(cum, starts, axis=axis)
     return counts.astype(np.int64)
+
+
+def summed_area_table(mask: np.ndarray) -> np.ndarray:
+    """Zero-padded cumulative counts of non-zero voxels: ``sat[i, j, ...]`` counts ``mask[:i, :j, ...]``.
+
+    Stored modulo 2**32 (uint32, 4 bytes per voxel): window sums taken with the same wrap-around
+    arithmetic are exact for any window of fewer than 2**32 voxels.
+    """
+    sat = np.zeros(tuple(s + 1 for s in mask.shape), dtype=np.uint32)
+    inner = sat[(slice(1, None),) * mask.ndim]
+    np.not_equal(mask, 0, out=inner, casting="unsafe")
+    for axis in range(mask.ndim):
+        np.cumsum(inner, axis=axis, dtype=np.uint32, out=inner)
+    return sat
+
+
+def window_sums(sat: np.ndarray, starts: np.ndarray, window: tuple[int, ...]) -> np.ndarray:
+    """Non-zero voxels in the windows ``[start, start + window)`` (rows of ``starts``), O(1) each."""
+    total = np.zeros(len(starts), dtype=sat.dtype)
+    dims = len(window)
+    for corner in itertools.product((0, 1), repeat=dims):
+        index = tuple(starts[:, d] + corner[d] * window[d] for d in range(dims))
+        if (dims - sum(corner)) % 2:
+            total -= sat[index]
+        else:
+            total += sat[index]
+    return total.astype(np.int64)
+
+
+class _MaskWindows:
+    """Which candidate positions put at least ``needed`` mask voxels in the window."""
+
+    def __init__(
+        self,
+        node: RandomLocation,
+        begin: tuple[int, ...],
+        step: tuple[int, ...],
+        count: tuple[int, ...],
+        window: tuple[int, ...],
+        needed: int,
+    ) -> None:
+        self.node, self.begin, self.step, self.count = node, np.asarray(begin), np.asarray(step), count
+        self.window, self.needed = window, needed
+
+    def accept(self, index: np.ndarray) -> np.ndarray:
+        starts = self.begin + index * self.step
+        return window_sums(self.node._sat(), starts, self.window) >= self.needed
+
+    def table(self) -> np.ndarray:
+        """Every candidate at once (one pass over the mask; cached per window shape)."""
+        key = (tuple(self.begin), tuple(self.step), self.count, self.window, self.needed)
+        node = self.node
+        with node._lock:
+            table = node._tables.get(key)
+            if table is None:
+                counts = window_counts(node._mask(), tuple(self.begin), tuple(self.step), self.count, self.window)
+                table = counts >= self.needed
+                node._tables[key] = table
+                if len(node._tables) > _CACHE_SIZE:
+                    node._tables.popitem(last=False)
+            else:
+                node._tables.move_to_end(key)
+        return table
+
+
+def _sample(
+    rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, windows: _MaskWindows | None
+) -> tuple[int, ...] | None:
+    """A uniform candidate index in the box ``[lo, hi)`` accepted by ``windows`` (None: none is).
+
+    Rejection sampling with O(1) summed-area-table checks; after a bounded number of draws,
+    all candidates of the box are checked at once, which is exact and answers "none".
+    """
+    if windows is None:
+        return tuple(int(rng.integers(a, b)) for a, b in zip(lo, hi))
+    for _ in range(_REJECTION_ROUNDS):
+        index = lo + (rng.random((_REJECTION_BATCH, len(lo))) * (hi - lo)).astype(np.int64)
+        ok = windows.accept(index)
+        if ok.any():
+            return tuple(int(i) for i in index[int(np.argmax(ok))])
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    flat = np.flatnonzero(windows.table()[box])
+    if not len(flat):
+        return None
+    local = np.unravel_index(flat[rng.integers(len(flat))], tuple(int(b - a) for a, b in zip(lo, hi)))
+    return tuple(int(a + i) for a, i in zip(lo, local))
 
 
 class RandomLocation(BatchFilter):
@@ -124,7 +214,9 @@ class RandomLocation(BatchFilter):
         if self.mask is not None:
             spec = upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
             if spec.roi is None or not spec.roi.is_bounded():
-                raise SetupError(f"{self.name}: the mask {self.mask} needs a bounded ROI upstream; put RandomLocation after the source.")
+                raise SetupError(
+                    f"{self.name}: the mask {self.mask} needs a bounded ROI upstream; put RandomLocation after the source."
+                )
         if self.ensure_nonempty is not None and self.ensure_nonempty not in self.upstream_spec:
             raise SetupError(
                 f"{self.name}: ensure_nonempty={self.ensure_nonempty} is not provided upstream; add a source for it."
@@ -137,6 +229,7 @@ class RandomLocation(BatchFilter):
             unbounded.roi = Roi((None,) * spec.roi.dims, (None,) * spec.roi.dims)
             self.updates(key, unbounded)
         self._mask_data: np.ndarray | None = None
+        self._sat_data: np.ndarray | None = None
         self._points: np.ndarray | None = None
         self._tables: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
@@ -170,14 +263,20 @@ class RandomLocation(BatchFilter):
             first.append(f)
             count.append(max(0, (hi[d] - f) // grid[d] + 1))  # type: ignore[operator]
         if 0 in count:
-            worst = max(rois, key=lambda k: max((r / s) for r, s in zip(rois[k].shape, self._data_rois[k].shape)  # type: ignore[operator]
-                                                 if s is not None))
+            worst = max(
+                rois,
+                key=lambda k: max(
+                    (r / s)
+                    for r, s in zip(rois[k].shape, self._data_rois[k].shape)  # type: ignore[operator]
+                    if s is not None
+                ),
+            )
             raise UnsatisfiableRequestError(
                 f"{self.name}: no position of a {_voxels(request, worst)} request fits inside {worst}'s ROI "
                 f"{self._data_rois[worst]}; pad upstream or request less."
             )
-        valid = self._valid_positions(request, window, first, count, grid) if window is not None else None
-        index = self._choose(request, rng, first, count, grid, valid)
+        windows = self._windows(window, first, count, grid) if window is not None else None
+        index = self._choose(request, rng, first, count, grid, windows)
         shift = Coordinate(f + i * g for f, i, g in zip(first, index, grid))
         for key, spec in request.items():
             moved = spec.copy()
@@ -186,32 +285,19 @@ class RandomLocation(BatchFilter):
             deps[key] = moved
         return deps, shift
 
-    def _valid_positions(self, request: BatchRequest, window: Roi, first: list[int], count: list[int],
-                         grid: Coordinate) -> np.ndarray:
-        """Boolean array over the candidate positions: does the window hold enough mask?"""
+    def _windows(self, window: Roi, first: list[int], count: list[int], grid: Coordinate) -> _MaskWindows:
         assert self.mask is not None
-        mask_spec = self.upstream_spec[self.mask]
-        vs = mask_spec.voxel_size  # type: ignore[union-attr]
-        mask_roi = self._data_rois[self.mask]
-        begin = tuple((window.begin + Coordinate(first) - mask_roi.begin) // vs)
-        key = (begin, tuple(grid // vs), tuple(count), tuple(window.shape // vs))
+        vs = self.upstream_spec[self.mask].voxel_size  # type: ignore[union-attr]
+        begin = tuple((window.begin + Coordinate(first) - self._data_rois[self.mask].begin) // vs)
+        shape = tuple(window.shape // vs)
+        needed = int(np.ceil(self.min_masked * float(np.prod(shape)) - 1e-9))
+        return _MaskWindows(self, begin, tuple(grid // vs), tuple(count), shape, needed)  # type: ignore[arg-type]
+
+    def _sat(self) -> np.ndarray:
         with self._lock:
-            table = self._tables.get(key)
-            if table is None:
-                counts = window_counts(self._mask(), begin, tuple(grid // vs), tuple(count), tuple(window.shape // vs))  # type: ignore[arg-type]
-                needed = self.min_masked * (window.shape // vs).product()
-                table = counts >= needed - 1e-9
-                self._tables[key] = table
-                if len(self._tables) > _CACHE_SIZE:
-                    self._tables.popitem(last=False)
-            else:
-                self._tables.move_to_end(key)
-        if not table.any():
-            raise UnsatisfiableRequestError(
-                f"{self.name}: no position of a {_voxels(request, self.mask, window)} window has >= "
-                f"{self.min_masked:.0%} of {self.mask} masked in; lower min_masked or check the mask."
-            )
-        return table
+            if self._sat_data is None:
+                self._sat_data = summed_area_table(self._mask())
+            return self._sat_data
 
     def _mask(self) -> np.ndarray:
         if self._mask_data is None:
@@ -220,7 +306,11 @@ class RandomLocation(BatchFilter):
             whole = BatchRequest({self.mask: ArraySpec(roi=spec.roi, voxel_size=spec.voxel_size)}, random_seed=0)  # type: ignore[union-attr]
             array = self.upstream.request_batch(whole)[self.mask]
             data = array.data  # type: ignore[union-attr]
-            self._mask_data = (data != 0) if data.ndim == spec.roi.dims else (data != 0).any(axis=tuple(range(data.ndim - spec.roi.dims)))  # type: ignore[union-attr]
+            self._mask_data = (
+                (data != 0)
+                if data.ndim == spec.roi.dims
+                else (data != 0).any(axis=tuple(range(data.ndim - spec.roi.dims)))
+            )  # type: ignore[union-attr]
         return self._mask_data
 
     def _points_of(self) -> np.ndarray:
@@ -232,41 +322,49 @@ class RandomLocation(BatchFilter):
             self._points = graph.locations  # type: ignore[union-attr]
         return self._points
 
-    def _choose(self, request: BatchRequest, rng: np.random.Generator, first: list[int], count: list[int],
-                grid: Coordinate, valid: np.ndarray | None) -> tuple[int, ...]:
-        """A uniformly random candidate index (respecting ``valid`` and ``ensure_nonempty``)."""
-        use_points = self.ensure_nonempty is not None and self.ensure_nonempty in request and rng.random() < self.p_nonempty
+    def _choose(
+        self,
+        request: BatchRequest,
+        rng: np.random.Generator,
+        first: list[int],
+        count: list[int],
+        grid: Coordinate,
+        windows: _MaskWindows | None,
+    ) -> tuple[int, ...]:
+        """A uniformly random candidate index (with enough mask, and a point if asked for)."""
+        full = (np.zeros(len(count), dtype=np.int64), np.asarray(count, dtype=np.int64))
+        use_points = (
+            self.ensure_nonempty is not None and self.ensure_nonempty in request and rng.random() < self.p_nonempty
+        )
         if not use_points:
-            if valid is None:
-                return tuple(int(rng.integers(n)) for n in count)
-            flat = np.flatnonzero(valid)
-            return tuple(int(i) for i in np.unravel_index(flat[rng.integers(len(flat))], valid.shape))
+            index = _sample(rng, *full, windows)
+            if index is None:
+                assert windows is not None
+                raise UnsatisfiableRequestError(
+                    f"{self.name}: no position of a {windows.window} window has >= {self.min_masked:.0%} of "
+                    f"{self.mask} masked in; lower min_masked or check the mask."
+                )
+            return index
         assert self.ensure_nonempty is not None
         points = self._points_of()
         graph_roi = request[self.ensure_nonempty].roi
         assert graph_roi is not None
-        if len(points):
-            for _ in range(_MAX_POINT_TRIES):
-                p = points[rng.integers(len(points))]
-                # graph_roi.begin + s <= p < graph_roi.end + s, with s = first + i * grid
-                box = []
-                for d in range(len(count)):
-                    b, e = graph_roi.begin[d], graph_roi.end[d]
-                    if b is None:
-                        box.append(slice(0, count[d]))
-                        continue
-                    lo = int(np.floor(p[d] - e)) + 1  # type: ignore[operator]
-                    hi = int(np.floor(p[d] - b))  # type: ignore[operator]
-                    i0 = max(0, -((first[d] - lo) // grid[d]))  # type: ignore[operator]
-                    i1 = min(count[d] - 1, (hi - first[d]) // grid[d])  # type: ignore[operator]
-                    box.append(slice(i0, i1 + 1))
-                if any(s.stop <= s.start for s in box):
+        for _ in range(_MAX_POINT_TRIES if len(points) else 0):
+            p = points[rng.integers(len(points))]
+            # graph_roi.begin + s <= p < graph_roi.end + s, with s = first + i * grid
+            lo, hi = full[0].copy(), full[1].copy()
+            for d in range(len(count)):
+                b, e = graph_roi.begin[d], graph_roi.end[d]
+                if b is None:
                     continue
-                sub = np.ones([s.stop - s.start for s in box], dtype=bool) if valid is None else valid[tuple(box)]
-                flat = np.flatnonzero(sub)
-                if len(flat):
-                    local = np.unravel_index(flat[rng.integers(len(flat))], sub.shape)
-                    return tuple(int(s.start + i) for s, i in zip(box, local))
+                smallest = int(np.floor(p[d] - e)) + 1  # type: ignore[operator]
+                largest = int(np.floor(p[d] - b))  # type: ignore[operator]
+                lo[d] = max(0, -((first[d] - smallest) // grid[d]))  # type: ignore[operator]
+                hi[d] = min(count[d], (largest - first[d]) // grid[d] + 1)  # type: ignore[operator]
+            if (hi > lo).all():
+                index = _sample(rng, lo, hi, windows)
+                if index is not None:
+                    return index
         raise UnsatisfiableRequestError(
             f"{self.name}: found no position with a point of {self.ensure_nonempty} inside the request "
             f"({len(points)} points, {_MAX_POINT_TRIES} tries); request a larger graph ROI or lower p_nonempty."
@@ -283,7 +381,9 @@ class RandomLocation(BatchFilter):
                 assert isinstance(value, Graph)
                 spec = value.spec.copy()
                 spec.roi = value.roi.shift(-shift)
-                out[key] = value.subset(np.ones(len(value), dtype=bool), spec, value.locations - np.asarray(shift, float))
+                out[key] = value.subset(
+                    np.ones(len(value), dtype=bool), spec, value.locations - np.asarray(shift, float)
+                )
         return out
 
 
