@@ -215,7 +215,8 @@ class RandomLocation(BatchFilter):
             spec = upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
             if spec.roi is None or not spec.roi.is_bounded():
                 raise SetupError(
-                    f"{self.name}: the mask {self.mask} needs a bounded ROI upstream; put RandomLocation after the source."
+                    f"{self.name}: the mask {self.mask} needs a bounded ROI upstream; "
+                    "put RandomLocation after the source."
                 )
         if self.ensure_nonempty is not None and self.ensure_nonempty not in self.upstream_spec:
             raise SetupError(
