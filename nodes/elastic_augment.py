@@ -231,8 +231,9 @@ def separable_map(transform: Transform, roi: Roi, voxel_size: Coordinate) -> Sep
         c0 = np.clip(index - 1, 0, size - 4)
         weights = bspline_taps(u - index).astype(np.float32)
         leading = [
-            bspline_weights(axes[e], t.grid_begin[e], t.grid_spacing[e], t.coefficients[jittered[0]].shape[e])  # type: ignore[union-attr]
-            .astype(np.float32)
+            bspline_weights(axes[e], t.grid_begin[e], t.grid_spacing[e], t.coefficients[jittered[0]].shape[e]).astype(  # type: ignore[union-attr]
+                np.float32
+            )
             for e in range(2)
         ]
         for d in jittered:
@@ -386,8 +387,17 @@ class ElasticAugment(BatchFilter):
         assert total is not None
         voxel_size = finest_voxel_size(request) or Coordinate((1,) * total.dims)
         transform = draw_transform(
-            rng, total, voxel_size, self.spatial_dims, self.control_point_spacing, self.jitter_sigma,
-            self.rotation_interval, self.scale_interval, self.prob_slip, self.prob_shift, self.max_misalign,
+            rng,
+            total,
+            voxel_size,
+            self.spatial_dims,
+            self.control_point_spacing,
+            self.jitter_sigma,
+            self.rotation_interval,
+            self.scale_interval,
+            self.prob_slip,
+            self.prob_shift,
+            self.max_misalign,
         )
         if transform.is_identity():
             for key, spec in spatial.items():
