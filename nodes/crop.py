@@ -18,7 +18,7 @@ def _fractions(key: Key, param: str, value: Any) -> tuple[float, ...] | None:
         return None
     try:
         values = tuple(float(v) for v in value)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"Crop({key}): {param} must be a sequence of fractions, got {value!r}.") from e
     if any(not 0.0 <= v < 1.0 for v in values):
         raise ConfigError(f"Crop({key}): {param} must hold fractions in [0, 1), got {value!r}.")

@@ -9,7 +9,7 @@ import numpy as np
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
-from flowgraph.errors import ConfigError
+from flowgraph.errors import ConfigError, SetupError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, Key
 from flowgraph.provider import BatchFilter
@@ -84,11 +84,17 @@ class Pad(BatchFilter):
         self._data_roi = roi
         size = self.size if self.size is not None else Coordinate((None,) * roi.dims)
         if len(size) != roi.dims:
-            raise ConfigError(f"{self.name}: size {tuple(size)} has {len(size)} axes, {self.key} has {roi.dims}.")
+            raise SetupError(
+                f"{self.name}: size {tuple(size)} has {len(size)} axes, {self.key} has {roi.dims}; "
+                "give one size per axis."
+            )
         if isinstance(spec, ArraySpec) and (size % spec.voxel_size) != Coordinate(
             (None if s is None else 0) for s in size
         ):
-            raise ConfigError(f"{self.name}: size {tuple(size)} is not a multiple of the voxel size {spec.voxel_size}.")
+            raise SetupError(
+                f"{self.name}: size {tuple(size)} is not a multiple of the voxel size {spec.voxel_size}; "
+                "give the size in world units (voxels * voxel_size)."
+            )
         begin = [None if s is None else b - s for b, s in zip(roi.begin, size)]
         end = [None if s is None else e + s for e, s in zip(roi.end, size)]
         new = spec.copy()

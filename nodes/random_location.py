@@ -12,7 +12,7 @@ import numpy as np
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
-from flowgraph.errors import ConfigError, SetupError, UnsatisfiableRequestError
+from flowgraph.errors import ConfigError, RequestError, SetupError, UnsatisfiableRequestError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.provider import BatchFilter
@@ -178,6 +178,8 @@ class RandomLocation(BatchFilter):
     Raises:
         ConfigError: bad arguments; ``min_masked`` without ``mask``.
         SetupError: ``mask`` or ``ensure_nonempty`` not provided upstream.
+        RequestError: no requested key is bounded upstream on some axis, or ``ensure_nonempty``
+            is not requested.
         UnsatisfiableRequestError: the request fits nowhere, or no position has enough mask or
             a point.
 
@@ -257,9 +259,11 @@ class RandomLocation(BatchFilter):
         first, count = [], []
         for d in range(total.dims):
             if lo[d] is None:
-                first.append(0)
-                count.append(1)
-                continue
+                raise RequestError(
+                    f"{self.name}: no requested key is bounded upstream along axis {d} "
+                    f"({', '.join(f'{k} {self._data_rois[k]}' for k in rois)}), so there is no range to pick a "
+                    "position from; request a key whose data is bounded (e.g. the source array, not only a padded one)."
+                )
             f = -((-lo[d]) // grid[d]) * grid[d]  # type: ignore[operator]
             first.append(f)
             count.append(max(0, (hi[d] - f) // grid[d] + 1))  # type: ignore[operator]
@@ -334,9 +338,12 @@ class RandomLocation(BatchFilter):
     ) -> tuple[int, ...]:
         """A uniformly random candidate index (with enough mask, and a point if asked for)."""
         full = (np.zeros(len(count), dtype=np.int64), np.asarray(count, dtype=np.int64))
-        use_points = (
-            self.ensure_nonempty is not None and self.ensure_nonempty in request and rng.random() < self.p_nonempty
-        )
+        if self.ensure_nonempty is not None and self.ensure_nonempty not in request:
+            raise RequestError(
+                f"{self.name}: ensure_nonempty={self.ensure_nonempty} is not in the request, so there is no graph ROI "
+                f"that must hold a point; request {self.ensure_nonempty} too."
+            )
+        use_points = self.ensure_nonempty is not None and rng.random() < self.p_nonempty
         if not use_points:
             index = _sample(rng, *full, windows)
             if index is None:

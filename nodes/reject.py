@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from flowgraph.batch import Batch
-from flowgraph.errors import ConfigError, UnsatisfiableRequestError
+from flowgraph.errors import ConfigError, RequestError, SetupError, UnsatisfiableRequestError
 from flowgraph.keys import ArrayKey, GraphKey
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
@@ -45,6 +45,7 @@ class Reject(BatchFilter):
     Raises:
         ConfigError: bad arguments, or neither ``mask`` nor ``ensure_nonempty``.
         SetupError: ``mask`` or ``ensure_nonempty`` not provided upstream.
+        RequestError: ``ensure_nonempty`` is not requested.
         UnsatisfiableRequestError: ``max_attempts`` consecutive batches failed.
 
     Example:
@@ -82,7 +83,10 @@ class Reject(BatchFilter):
         if self.mask is not None:
             upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
         if self.ensure_nonempty is not None and self.ensure_nonempty not in self.upstream_spec:
-            raise ConfigError(f"{self.name}: ensure_nonempty={self.ensure_nonempty} is not provided upstream.")
+            raise SetupError(
+                f"{self.name}: ensure_nonempty={self.ensure_nonempty} is not provided upstream; "
+                f"add a source for {self.ensure_nonempty}."
+            )
 
     def _upstream_request(self, request: BatchRequest) -> BatchRequest:
         upstream = request.copy()
@@ -91,11 +95,14 @@ class Reject(BatchFilter):
             assert isinstance(spec, ArraySpec) and spec.voxel_size is not None
             total = request.total_roi()
             if total is None:
-                raise ConfigError(f"{self.name}: the request has no spatial ROI to check {self.mask} in.")
+                raise RequestError(
+                    f"{self.name}: the request has no spatial ROI to check {self.mask} in; request a spatial key."
+                )
             upstream[self.mask] = ArraySpec(roi=total.snap_to_grid(spec.voxel_size, "grow"), voxel_size=spec.voxel_size)
         if self.ensure_nonempty is not None and self.ensure_nonempty not in request:
-            raise ConfigError(
-                f"{self.name}: ensure_nonempty={self.ensure_nonempty} must be requested to check it; add it to the request."
+            raise RequestError(
+                f"{self.name}: ensure_nonempty={self.ensure_nonempty} must be requested to check it; "
+                "add it to the request."
             )
         return upstream
 

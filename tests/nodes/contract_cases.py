@@ -4,8 +4,9 @@ Every node registers one :class:`Case`. ``test_contract.py`` runs the same check
 them (and fails for a node without a case):
 
 - the pipeline builds on small in-memory data and delivers the request: keys, ROIs, shapes and
-  dtypes as requested (the base class checks, the suite re-checks);
-- same seed -> identical batch; the caller's request is not mutated;
+  dtypes as requested (the base class checks, the suite re-checks), also for each key alone;
+- same seed -> identical batch (also after a rebuild); neither the caller's request nor the
+  request object the node itself receives is mutated;
 - for nodes with a probability ``p``: ``p=0`` gives exactly the batch of the pipeline without the
   node;
 - each bad argument raises ConfigError whose message names the parameter.
@@ -34,13 +35,22 @@ def coordinate_volume(shape: tuple[int, ...] = SHAPE) -> np.ndarray:
     """``value = z * 10000 + y * 100 + x``: every voxel names its own position."""
     grids = np.meshgrid(*[np.arange(s) for s in shape], indexing="ij")
     weights = [10 ** (2 * (len(shape) - 1 - d)) for d in range(len(shape))]
-    return sum(g * w for g, w in zip(grids, weights)).astype(np.int64)
+    return sum(g * w for g, w in zip(grids, weights, strict=True)).astype(np.int64)
 
 
 def sources(offset: tuple[int, ...] = (0, 0, 0)) -> fg.Pipeline:
     """RAW (float32 in [0, 1]), LABELS (uint64 ids), MASK (uint8) and POINTS on one grid."""
+    return source_nodes(offset) + fg.MergeProvider()
+
+
+def source_data(offset: tuple[int, ...] = (0, 0, 0)) -> dict[Any, Any]:
+    """The Arrays (RAW, LABELS, MASK) and the Graph (POINTS) that :func:`sources` serves.
+
+    RAW = (coordinate value % 997) / 997, LABELS = coordinate value // 1000 + 1 (ids >= 1), MASK = 0
+    for the first 5 voxels along y and 1 elsewhere, POINTS = 20 random points (fixed seed).
+    """
     coords = coordinate_volume()
-    roi = fg.Roi(offset, tuple(s * v for s, v in zip(SHAPE, VOXEL_SIZE)))
+    roi = fg.Roi(offset, tuple(s * v for s, v in zip(SHAPE, VOXEL_SIZE, strict=True)))
     raw = (coords % 997).astype(np.float32) / 997.0
     labels = (coords // 1000 + 1).astype(np.uint64)
     mask = np.ones(SHAPE, np.uint8)
@@ -52,12 +62,18 @@ def sources(offset: tuple[int, ...] = (0, 0, 0)) -> fg.Pipeline:
     def array(data: np.ndarray, interpolatable: bool) -> fg.Array:
         return fg.Array(data, fg.ArraySpec(roi=roi, voxel_size=VOXEL_SIZE, interpolatable=interpolatable))
 
+    return {RAW: array(raw, True), LABELS: array(labels, False), MASK: array(mask, False), POINTS: graph}
+
+
+def source_nodes(offset: tuple[int, ...] = (0, 0, 0)) -> tuple[fg.BatchProvider, ...]:
+    """Fresh (unjoined) sources of RAW, LABELS, MASK and POINTS; see :func:`source_data`."""
+    data = source_data(offset)
     return (
-        fg.ArraySource(RAW, array(raw, True)),
-        fg.ArraySource(LABELS, array(labels, False)),
-        fg.ArraySource(MASK, array(mask, False)),
-        GraphSource(POINTS, graph),
-    ) + fg.MergeProvider()
+        fg.ArraySource(RAW, data[RAW]),
+        fg.ArraySource(LABELS, data[LABELS]),
+        fg.ArraySource(MASK, data[MASK]),
+        GraphSource(POINTS, data[POINTS]),
+    )
 
 
 class GraphSource(fg.BatchProvider):
@@ -71,7 +87,9 @@ class GraphSource(fg.BatchProvider):
         self.provides(self.key, self.graph.spec.copy())
 
     def provide(self, request: fg.BatchRequest) -> fg.Batch:
-        return fg.Batch({self.key: self.graph.crop(request[self.key].roi)})
+        graph = self.graph.crop(request[self.key].roi)
+        # a copy: data in a batch belongs to that batch
+        return fg.Batch({self.key: graph.subset(np.ones(len(graph), dtype=bool))})
 
 
 def default_request(seed: int = 0) -> fg.BatchRequest:
@@ -96,6 +114,8 @@ class Case:
         has_p: the node takes a probability ``p`` (then ``p=0`` must be the identity).
         bad_args: ``(overrides, parameter name)`` pairs; ``make(**overrides)`` must raise a
             ConfigError naming the parameter.
+        single_keys: each key of the request can also be requested alone (and then comes back
+            alone); set False only for a node that needs several keys requested together.
     """
 
     make: Callable[..., fg.BatchProvider]
@@ -103,6 +123,7 @@ class Case:
     request: Callable[[int], fg.BatchRequest] = default_request
     has_p: bool = False
     bad_args: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    single_keys: bool = True
 
 
 CASES: dict[str, Case] = {}
@@ -110,3 +131,347 @@ CASES: dict[str, Case] = {}
 
 def register(name: str, case: Case) -> None:
     CASES[name] = case
+
+
+# -- helpers for the cases below ------------------------------------------------------------------
+def request_of(keys: tuple[Any, ...]) -> Callable[[int], fg.BatchRequest]:
+    """A request factory: :func:`default_request` restricted to ``keys``."""
+
+    def make(seed: int = 0) -> fg.BatchRequest:
+        full = default_request(seed)
+        request = fg.BatchRequest(random_seed=seed)
+        for key in keys:
+            request[key] = full[key]
+        return request
+
+    return make
+
+
+def padded_request(seed: int = 0) -> fg.BatchRequest:
+    """:func:`default_request` with RAW reaching 8 world units past the data's lower corner."""
+    request = default_request(seed)
+    request[RAW] = fg.ArraySpec(roi=fg.Roi((-8, -4, -4), (24, 40, 40)))
+    return request
+
+
+_HDF5_FILE: list[str] = []
+
+
+def hdf5_file() -> str:
+    """A tiny HDF5 file (written once per process into a temporary directory) holding the arrays
+    of :func:`source_data` as ``volumes/raw``, ``volumes/labels`` and ``volumes/mask`` with
+    ``resolution`` and ``offset`` attributes."""
+    if not _HDF5_FILE:
+        import atexit
+        import os
+        import shutil
+        import tempfile
+
+        import h5py
+
+        folder = tempfile.mkdtemp(prefix="flowgraph-contract-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "sample.h5")
+        data = source_data()
+        with h5py.File(path, "w") as f:
+            for key, name in ((RAW, "raw"), (LABELS, "labels"), (MASK, "mask")):
+                ds = f.create_dataset(f"volumes/{name}", data=data[key].data)
+                ds.attrs["resolution"] = VOXEL_SIZE
+                ds.attrs["offset"] = (0, 0, 0)
+        _HDF5_FILE.append(path)
+    return _HDF5_FILE[0]
+
+
+def _hdf5_source(**overrides: Any) -> fg.BatchProvider:
+    args: dict[str, Any] = {
+        "filename": hdf5_file(),
+        "datasets": {RAW: "volumes/raw", LABELS: "volumes/labels", MASK: "volumes/mask"},
+        "array_specs": {LABELS: fg.ArraySpec(interpolatable=False), MASK: fg.ArraySpec(interpolatable=False)},
+    }
+    return fg.Hdf5Source(**{**args, **overrides})
+
+
+def two_sources() -> tuple[fg.Pipeline, fg.Pipeline]:
+    """Two copies of :func:`sources`, the second shifted by (8, 10, 10): they overlap in [8:48, 10:80, 10:80]."""
+    return sources(), sources((8, 10, 10))
+
+
+# -- issue 2: sources, joins, sampling ------------------------------------------------------------
+register(
+    "ArraySource",
+    Case(
+        make=lambda **kw: fg.ArraySource(**{"key": RAW, "array": source_data()[RAW], **kw}),
+        upstream=None,
+        request=request_of((RAW,)),
+        bad_args=[({"key": "RAW"}, "key"), ({"array": np.zeros((2, 2))}, "array")],
+    ),
+)
+register(
+    "Hdf5Source",
+    Case(
+        make=_hdf5_source,
+        upstream=None,
+        request=request_of((RAW, LABELS, MASK)),
+        bad_args=[
+            ({"filename": 3}, "filename"),
+            ({"datasets": {}}, "datasets"),
+            ({"datasets": {"RAW": "volumes/raw"}}, "datasets"),
+            ({"array_specs": {RAW: 3}}, "array_specs"),
+            ({"channels_first": "yes"}, "channels_first"),
+        ],
+    ),
+)
+register(
+    "MergeProvider",
+    Case(make=lambda **kw: source_nodes() + fg.MergeProvider(**kw), upstream=None),
+)
+register(
+    "RandomProvider",
+    Case(
+        make=lambda **kw: two_sources() + fg.RandomProvider(**kw),
+        upstream=None,
+        bad_args=[
+            ({"probabilities": "ab"}, "probabilities"),
+            ({"probabilities": [-1, 2]}, "probabilities"),
+            ({"probabilities": [0, 0]}, "probabilities"),
+            ({"random_provider_key": "INDEX"}, "random_provider_key"),
+        ],
+    ),
+)
+register(
+    "Normalize",
+    Case(
+        make=lambda **kw: fg.Normalize(**{"array": MASK, "dtype": np.float64, **kw}),
+        bad_args=[
+            ({"array": "MASK"}, "array"),
+            ({"factor": "x"}, "factor"),
+            ({"factor": float("nan")}, "factor"),
+            ({"dtype": np.int32}, "dtype"),
+            ({"dtype": "no such dtype"}, "dtype"),
+        ],
+    ),
+)
+register(
+    "Pad",
+    Case(
+        make=lambda **kw: fg.Pad(**{"key": RAW, "size": (8, 4, 4), "value": 0.5, **kw}),
+        request=padded_request,
+        bad_args=[
+            ({"key": "RAW"}, "key"),
+            ({"size": "abc"}, "size"),
+            ({"size": (-4, 0, 0)}, "size"),
+            ({"value": "x"}, "value"),
+        ],
+    ),
+)
+register(
+    "Crop",
+    Case(
+        make=lambda **kw: fg.Crop(**{"key": RAW, "roi": fg.Roi((4, 10, 10), (40, 60, 60)), **kw}),
+        bad_args=[
+            ({"key": "RAW"}, "key"),
+            ({"roi": (0, 0, 0)}, "roi"),
+            ({"roi": None, "fraction_negative": (1.5, 0, 0)}, "fraction_negative"),
+            ({"roi": None, "fraction_positive": ("a", 0, 0)}, "fraction_positive"),
+            ({"roi": None, "fraction_positive": 0.5}, "fraction_positive"),
+        ],
+    ),
+)
+register(
+    "RandomLocation",
+    Case(
+        make=lambda **kw: fg.RandomLocation(**{"min_masked": 0.9, "mask": MASK, **kw}),
+        bad_args=[
+            ({"min_masked": 2}, "min_masked"),
+            ({"mask": "MASK"}, "mask"),
+            ({"mask": None}, "mask"),
+            ({"ensure_nonempty": RAW}, "ensure_nonempty"),
+            ({"p_nonempty": -0.5}, "p_nonempty"),
+        ],
+    ),
+)
+register(
+    "Reject",
+    Case(
+        make=lambda **kw: fg.Reject(**{"mask": MASK, "min_masked": 0.9, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        bad_args=[
+            ({"mask": "MASK"}, "mask"),
+            ({"min_masked": 1.5}, "min_masked"),
+            ({"ensure_nonempty": RAW}, "ensure_nonempty"),
+            ({"reject_probability": 2}, "reject_probability"),
+            ({"max_attempts": 0}, "max_attempts"),
+            ({"max_attempts": 2.5}, "max_attempts"),
+        ],
+    ),
+)
+register(
+    "ElasticAugment",
+    Case(
+        make=lambda **kw: fg.ElasticAugment(**{
+            "control_point_spacing": [2, 10, 10], "jitter_sigma": [0, 1, 1], "rotation_interval": [0, 0.8],
+            "prob_slip": 0.1, "prob_shift": 0.1, "max_misalign": 1, **kw,
+        }),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        has_p=True,
+        bad_args=[
+            ({"control_point_spacing": [0, 10, 10]}, "control_point_spacing"),
+            ({"jitter_sigma": [0, -1, 1]}, "jitter_sigma"),
+            ({"rotation_interval": [1.0, 0.0]}, "rotation_interval"),
+            ({"scale_interval": [0.0, 1.0]}, "scale_interval"),
+            ({"prob_slip": 1.5}, "prob_slip"),
+            ({"max_misalign": -1}, "max_misalign"),
+            ({"subsample": 0}, "subsample"),
+            ({"spatial_dims": 1}, "spatial_dims"),
+            ({"p": -0.1}, "p"),
+        ],
+    ),
+)
+register(
+    "PreCache",
+    Case(
+        make=lambda **kw: fg.PreCache(**{"cache_size": 2, "num_workers": 2, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        bad_args=[
+            ({"cache_size": 0}, "cache_size"),
+            ({"cache_size": 1.5}, "cache_size"),
+            ({"num_workers": -1}, "num_workers"),
+            ({"num_workers": "2"}, "num_workers"),
+            ({"start_method": "thread"}, "start_method"),
+        ],
+    ),
+)
+register(
+    "Stack",
+    Case(
+        make=lambda **kw: fg.Stack(**{"num_repetitions": 3, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        bad_args=[
+            ({"num_repetitions": 0}, "num_repetitions"),
+            ({"num_repetitions": 2.0}, "num_repetitions"),
+        ],
+    ),
+)
+class _Discard:
+    """A text stream that forgets what it is given (keeps PrintProfilingStats quiet in the suite)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+register(
+    "PrintProfilingStats",
+    Case(
+        make=lambda **kw: fg.PrintProfilingStats(**{"every": 1, "stream": _Discard(), **kw}),
+        bad_args=[
+            ({"every": 0}, "every"),
+            ({"every": 1.5}, "every"),
+            ({"stream": "stdout"}, "stream"),
+        ],
+    ),
+)
+
+
+# -- issue 3: SimpleAugment, IntensityAugment, DefectAugment ------------------------------------------
+_DEFECT_ARTIFACTS = fg.ArrayKey("DEFECT_ARTIFACTS")
+_DEFECT_ALPHA = fg.ArrayKey("DEFECT_ALPHA")
+
+
+def _defect_artifact_source() -> fg.Pipeline:
+    """A fresh artifact pipeline: small random artifacts and alpha masks at RAW's voxel size, at random places."""
+    rng = np.random.default_rng(3)
+    roi = fg.Roi((0, 0, 0), tuple(s * v for s, v in zip((3, 30, 30), VOXEL_SIZE, strict=True)))
+
+    def array(data: np.ndarray) -> fg.Array:
+        return fg.Array(data.astype(np.float32), fg.ArraySpec(roi=roi, voxel_size=VOXEL_SIZE))
+
+    return (
+        fg.ArraySource(_DEFECT_ARTIFACTS, array(rng.uniform(0.2, 0.8, (3, 30, 30)))),
+        fg.ArraySource(_DEFECT_ALPHA, array(rng.uniform(0.0, 1.0, (3, 30, 30)))),
+    ) + fg.MergeProvider() + fg.RandomLocation()
+
+
+register(
+    "SimpleAugment",
+    Case(
+        make=lambda **kw: fg.SimpleAugment(**{"transpose_only": (1, 2), **kw}),
+        has_p=True,
+        bad_args=[
+            ({"mirror_only": "z"}, "mirror_only"),
+            ({"transpose_only": (1, 1)}, "transpose_only"),
+            ({"mirror_probs": 1.5}, "mirror_probs"),
+            ({"transpose_probs": [0.5, -0.5, 0.5]}, "transpose_probs"),
+            ({"transpose_probs": {(0, 2, 2): 1.0}}, "transpose_probs"),
+            ({"p": -0.1}, "p"),
+        ],
+    ),
+)
+register(
+    "IntensityAugment",
+    Case(
+        make=lambda **kw: fg.IntensityAugment(**{
+            "array": RAW, "scale_min": 0.8, "scale_max": 1.2, "shift_min": -0.1, "shift_max": 0.1,
+            "z_section_wise": True, **kw,
+        }),
+        has_p=True,
+        bad_args=[
+            ({"array": "RAW"}, "array"),
+            ({"scale_min": 1.5}, "scale_min"),
+            ({"shift_min": 0.2}, "shift_min"),
+            ({"shift_max": float("nan")}, "shift_max"),
+            ({"clip": "yes"}, "clip"),
+            ({"p": 1.5}, "p"),
+        ],
+    ),
+)
+register(
+    "DefectAugment",
+    Case(
+        make=lambda **kw: fg.DefectAugment(**{
+            "intensities": RAW, "prob_missing": 0.2, "prob_low_contrast": 0.2, "prob_artifact": 0.2,
+            "prob_deform": 0.2, "artifact_source": _defect_artifact_source(), "artifacts": _DEFECT_ARTIFACTS,
+            "artifacts_mask": _DEFECT_ALPHA, "deformation_strength": 2, **kw,
+        }),
+        has_p=True,
+        bad_args=[
+            ({"intensities": "RAW"}, "intensities"),
+            ({"prob_missing": -0.1}, "prob_missing"),
+            ({"prob_missing": 0.5, "prob_deform": 0.5}, "prob_missing"),
+            ({"artifact_source": None}, "artifact_source"),
+            ({"artifacts_mask": None}, "artifacts_mask"),
+            ({"contrast_scale": None}, "contrast_scale"),
+            ({"deformation_strength": -2}, "deformation_strength"),
+            ({"axis": 0.5}, "axis"),
+            ({"p": 2}, "p"),
+        ],
+    ),
+)
+
+
+def _snapshot_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="flowgraph-snapshot-contract-")
+
+
+register(
+    "Snapshot",
+    Case(
+        make=lambda **kw: fg.Snapshot(**{
+            "dataset_names": {RAW: "volumes/raw", LABELS: "volumes/labels", POINTS: "points"},
+            "output_dir": _snapshot_dir(), "every": 2, "compression": None, **kw,
+        }),
+        bad_args=[
+            ({"dataset_names": {}}, "dataset_names"),
+            ({"dataset_names": {"RAW": "raw"}}, "dataset_names"),
+            ({"output_dir": 3}, "output_dir"),
+            ({"output_filename": "{step}.h5"}, "output_filename"),
+            ({"every": -1}, "every"),
+            ({"additional_request": {RAW: None}}, "additional_request"),
+            ({"compression": "zstd"}, "compression"),
+        ],
+    ),
+)

@@ -48,7 +48,7 @@ def sources(points: np.ndarray | None = None) -> fg.Pipeline:
     if points is None:
         return (raw, labels) + fg.MergeProvider()
     graph = fg.Graph(np.arange(len(points)), points, fg.GraphSpec(roi=ROI))
-    from tests.nodes.contract_cases import GraphSource
+    from contract_cases import GraphSource
 
     return (raw, labels, GraphSource(POINTS, graph)) + fg.MergeProvider()
 

@@ -1,0 +1,157 @@
+"""Pad: the offered ROI grows; requests past the border get the fill value at exact positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from contract_cases import coordinate_volume
+
+import flowgraph as fg
+from flowgraph.nodes.pad import pad_array
+
+RAW = fg.ArrayKey("RAW")
+POINTS = fg.GraphKey("POINTS")
+
+# a 4 x 5 coordinate image at world offset (8, 6), voxel size (2, 3): world [8:16, 6:21]
+DATA = coordinate_volume((4, 5))
+VOXEL = (2, 3)
+DATA_ROI = fg.Roi((8, 6), (8, 15))
+
+
+def source(data: np.ndarray = DATA) -> fg.ArraySource:
+    return fg.ArraySource(RAW, fg.Array(data, fg.ArraySpec(roi=DATA_ROI, voxel_size=VOXEL)))
+
+
+def get(pipeline: Any, roi: fg.Roi, key: Any = RAW) -> Any:
+    request = fg.BatchRequest(random_seed=0)
+    request[key] = fg.ArraySpec(roi=roi) if isinstance(key, fg.ArrayKey) else fg.GraphSpec(roi=roi)
+    with fg.build(pipeline) as p:
+        return p.request_batch(request)[key]
+
+
+def test_offered_roi_grows_by_size() -> None:
+    with fg.build(source() + fg.Pad(RAW, (4, 6))) as p:
+        assert p.spec[RAW].roi == fg.Roi((4, 0), (16, 27))
+        assert p.spec[RAW].voxel_size == VOXEL
+
+
+def test_whole_padded_roi_is_exact() -> None:
+    out = get(source() + fg.Pad(RAW, (4, 6), value=-7), fg.Roi((4, 0), (16, 27)))
+    expected = np.full((8, 9), -7, np.int64)
+    expected[2:6, 2:7] = DATA
+    np.testing.assert_array_equal(out.data, expected)
+    assert out.data.dtype == np.int64
+    assert out.spec.roi == fg.Roi((4, 0), (16, 27))
+
+
+def test_request_past_one_corner() -> None:
+    # world [6:12, 15:27]: voxel rows -1..2 of the data (row -1 is padding), columns 3..6 (5, 6 padding)
+    out = get(source() + fg.Pad(RAW, (4, 6), value=9), fg.Roi((6, 15), (6, 12)))
+    expected = np.array(
+        [
+            [9, 9, 9, 9],
+            [3, 4, 9, 9],
+            [103, 104, 9, 9],
+        ]
+    )
+    np.testing.assert_array_equal(out.data, expected)
+
+
+def test_default_value_is_zero_and_inside_requests_are_untouched() -> None:
+    out = get(source() + fg.Pad(RAW, (4, 6)), fg.Roi((6, 6), (4, 6)))
+    np.testing.assert_array_equal(out.data, [[0, 0], [0, 1]])
+    inside = get(source() + fg.Pad(RAW, (4, 6)), fg.Roi((10, 9), (4, 6)))
+    np.testing.assert_array_equal(inside.data, DATA[1:3, 1:3])
+
+
+def test_request_entirely_in_the_padding() -> None:
+    out = get(source() + fg.Pad(RAW, (4, 6), value=5), fg.Roi((4, 0), (4, 6)))
+    np.testing.assert_array_equal(out.data, np.full((2, 2), 5))
+    assert out.data.dtype == np.int64
+
+
+def test_unbounded_padding() -> None:
+    with fg.build(source() + fg.Pad(RAW, None, value=1)) as p:
+        assert not p.spec[RAW].roi.is_bounded()
+    far = get(source() + fg.Pad(RAW, None, value=1), fg.Roi((-1000, 3000), (4, 6)))
+    np.testing.assert_array_equal(far.data, np.ones((2, 2)))
+    assert far.spec.roi == fg.Roi((-1000, 3000), (4, 6))
+    straddle = get(source() + fg.Pad(RAW, None, value=1), fg.Roi((14, 18), (4, 6)))
+    np.testing.assert_array_equal(straddle.data, [[304, 1], [1, 1]])
+
+
+def test_unbounded_on_one_axis_only() -> None:
+    with fg.build(source() + fg.Pad(RAW, (None, 3))) as p:
+        roi = p.spec[RAW].roi
+    assert roi.begin == (None, 3) and roi.end == (None, 24)
+    out = get(source() + fg.Pad(RAW, (None, 3), value=-1), fg.Roi((0, 3), (10, 6)))
+    np.testing.assert_array_equal(out.data, [[-1, -1], [-1, -1], [-1, -1], [-1, -1], [-1, 0]])
+
+
+def test_channels_are_padded_on_spatial_axes_only() -> None:
+    data = np.stack([DATA, DATA + 1000])
+    out = get(source(data) + fg.Pad(RAW, (2, 0), value=-1), fg.Roi((6, 6), (4, 6)))
+    np.testing.assert_array_equal(out.data, [[[-1, -1], [0, 1]], [[-1, -1], [1000, 1001]]])
+
+
+def test_graph_padding() -> None:
+    roi = fg.Roi((0, 0), (10, 10))
+    graph = fg.Graph([1, 2, 3], [[0.5, 0.5], [5.0, 9.5], [9.9, 2.0]], fg.GraphSpec(roi=roi), edges=[[1, 2]])
+
+    class Points(fg.BatchProvider):
+        def setup(self) -> None:
+            self.provides(POINTS, graph.spec.copy())
+
+        def provide(self, request: fg.BatchRequest) -> fg.Batch:
+            return fg.Batch({POINTS: graph.crop(request[POINTS].roi)})
+
+    with fg.build(Points() + fg.Pad(POINTS, (5, 5))) as p:
+        assert p.spec[POINTS].roi == fg.Roi((-5, -5), (20, 20))
+    out = get(Points() + fg.Pad(POINTS, (5, 5)), fg.Roi((-5, 4), (15, 10)), POINTS)
+    assert out.spec.roi == fg.Roi((-5, 4), (15, 10))
+    np.testing.assert_array_equal(out.ids, [2])
+    np.testing.assert_array_equal(out.locations, [[5.0, 9.5]])
+    empty = get(Points() + fg.Pad(POINTS, (5, 5)), fg.Roi((-5, -5), (4, 4)), POINTS)
+    assert len(empty) == 0 and empty.spec.roi == fg.Roi((-5, -5), (4, 4))
+
+
+def test_pad_array_function() -> None:
+    data = np.array([[1, 2], [3, 4]])
+    out = pad_array(data[None], (1, 0), (0, 2), 8)
+    np.testing.assert_array_equal(out, [[[8, 8, 8, 8], [1, 2, 8, 8], [3, 4, 8, 8]]])
+
+
+def test_size_off_the_voxel_grid_is_a_setup_error() -> None:
+    with pytest.raises(fg.SetupError, match=r"Pad\(RAW\): size \(3, 6\) is not a multiple of the voxel size"), fg.build(
+        source() + fg.Pad(RAW, (3, 6))
+    ):
+        pass  # pragma: no cover
+
+
+def test_size_with_the_wrong_number_of_axes_is_a_setup_error() -> None:
+    with pytest.raises(fg.SetupError, match=r"Pad\(RAW\): size \(2, 3, 3\) has 3 axes, RAW has 2"), fg.build(
+        source() + fg.Pad(RAW, (2, 3, 3))
+    ):
+        pass  # pragma: no cover
+
+
+def test_missing_key_is_a_setup_error() -> None:
+    pipeline = source() + fg.Pad(POINTS, (2, 3))
+    with pytest.raises(fg.SetupError, match=r"Pad\(POINTS\): needs POINTS"), fg.build(pipeline):
+        pass  # pragma: no cover
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"key": "RAW", "size": (1, 1)}, "key must be an ArrayKey or GraphKey"),
+        ({"key": RAW, "size": (1, -1)}, r"size must be >= 0"),
+        ({"key": RAW, "size": 2.5}, "size must be a sequence of integers or None"),
+        ({"key": RAW, "size": (1, 1), "value": "zero"}, "value must be a finite number"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(fg.ConfigError, match=match):
+        fg.Pad(**kwargs)
