@@ -1,10 +1,10 @@
 """Write a small synthetic EM-like HDF5 volume and sample training batches from it.
 
-The file has the layout of a CREMI sample:
+The file (written by ``flowgraph.synthetic.write_em_volume``) has the layout of a CREMI sample:
 
     volumes/raw                  uint8   image (membranes dark)
     volumes/labels/neuron_ids    uint64  one id per neuron
-    volumes/labels/mask          uint8   1 where labels are trustworthy
+    volumes/labels/mask          uint8   1 where labels are trustworthy (a central region)
 
 each with the attributes ``resolution`` (voxel size, nm, z y x) and ``offset`` (world units).
 The pipeline is the one of the quickstart: Hdf5Source -> Normalize -> RandomLocation(min_masked)
@@ -18,61 +18,13 @@ import os
 import tempfile
 import time
 
-import h5py
 import numpy as np
-from scipy import ndimage
 
 import flowgraph as fg
+from flowgraph.synthetic import write_em_volume
 
 VOXEL_SIZE = (40, 4, 4)  # nm per voxel along z, y, x (anisotropic, as in serial-section EM)
 OFFSET = (400, 200, 200)  # world units (nm); a multiple of VOXEL_SIZE
-
-
-def synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> dict[str, np.ndarray]:
-    """Raw image, neuron ids and a mask of ``shape`` voxels (z, y, x).
-
-    Neurons are the Voronoi cells of random seed points in the (y, x) plane, drifting slowly
-    along z; the raw image is bright cytoplasm with dark membranes between cells plus noise; the
-    mask leaves out a few large blobs (labels there count as unknown).
-    """
-    rng = np.random.default_rng(seed)
-    depth, height, width = shape
-    n_cells = max(4, height * width // 1500)
-    points = rng.uniform(0, (height, width), size=(n_cells, 2))
-    drift = rng.normal(0, 0.3, size=(n_cells, 2))
-    ids = np.empty(shape, np.uint64)
-    for z in range(depth):
-        seeds = np.zeros((height, width), bool)
-        yx = np.clip(np.round(points + z * drift), 0, (height - 1, width - 1)).astype(int)
-        seeds[yx[:, 0], yx[:, 1]] = True
-        _, (iy, ix) = ndimage.distance_transform_edt(~seeds, return_indices=True)
-        # the id of a voxel is 1 + the index of its nearest seed point
-        index = np.full((height, width), -1, np.int64)
-        index[yx[:, 0], yx[:, 1]] = np.arange(n_cells)
-        ids[z] = (index[iy, ix] + 1).astype(np.uint64)
-    membrane = np.zeros(shape, bool)
-    membrane[:, 1:, :] |= ids[:, 1:, :] != ids[:, :-1, :]
-    membrane[:, :, 1:] |= ids[:, :, 1:] != ids[:, :, :-1]
-    raw = 200.0 - 150.0 * ndimage.uniform_filter(membrane.astype(np.float32), size=(1, 3, 3))
-    raw += rng.normal(0, 12, size=shape)
-    # about a third of the volume is unlabelled: blobs of a smooth random field
-    coarse = rng.random((max(2, depth // 4), 5, 5))
-    field = ndimage.zoom(coarse, [s / c for s, c in zip(shape, coarse.shape)], order=1, grid_mode=True, mode="nearest")
-    mask = (field > 0.35).astype(np.uint8)
-    return {
-        "volumes/raw": np.clip(raw, 0, 255).astype(np.uint8),
-        "volumes/labels/neuron_ids": ids,
-        "volumes/labels/mask": mask,
-    }
-
-
-def write_sample(path: str, shape: tuple[int, int, int], seed: int = 0) -> None:
-    """Write the synthetic volume to ``path`` with ``resolution`` and ``offset`` attributes."""
-    with h5py.File(path, "w") as f:
-        for name, data in synthetic_volume(shape, seed).items():
-            dataset = f.create_dataset(name, data=data, chunks=True, compression="gzip")
-            dataset.attrs["resolution"] = VOXEL_SIZE
-            dataset.attrs["offset"] = OFFSET
 
 
 def sample(path: str, batches: int, seed: int, raw_shape: tuple[int, ...], label_shape: tuple[int, ...]) -> None:
@@ -135,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         directory = args.out or tmp
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, "sample.h5")
-        write_sample(path, args.volume)
+        write_em_volume(path, shape=args.volume, voxel_size=VOXEL_SIZE, offset=OFFSET, seed=0)
         print(f"wrote {path}: {args.volume} voxels at {VOXEL_SIZE} nm, offset {OFFSET} nm")
         sample(path, args.batches, args.seed, args.raw, args.labels)
 
