@@ -44,6 +44,8 @@ class Array:
                 raise ConfigError(
                     f"Array: roi {spec.roi} and voxel_size {spec.voxel_size} have different numbers of axes."
                 )
+            if not spec.roi.is_bounded():
+                raise ConfigError(f"Array: roi {spec.roi} is unbounded; an array's roi must be bounded on every axis.")
             if data.ndim < spec.roi.dims:
                 raise ConfigError(
                     f"Array: data has {data.ndim} axes but roi {spec.roi} has {spec.roi.dims}."

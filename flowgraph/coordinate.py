@@ -15,7 +15,7 @@ def _as_int(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        if not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
         raise ConfigError(
             f"Coordinate: entries must be integers or None, got {value!r}; "

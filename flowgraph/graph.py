@@ -46,7 +46,9 @@ class Graph:
             raise ConfigError("Graph: spec must be a GraphSpec with a roi.")
         ids_a = np.asarray(ids, dtype=np.int64).reshape(-1)
         dims = spec.roi.dims
-        loc = np.asarray(locations, dtype=np.float64).reshape(-1, dims) if len(ids_a) else np.zeros((0, dims))
+        loc = np.asarray(locations, dtype=np.float64)
+        if loc.size == 0 and not len(ids_a):
+            loc = np.zeros((0, dims))
         if loc.shape != (len(ids_a), dims):
             raise ConfigError(f"Graph: {len(ids_a)} ids need locations of shape ({len(ids_a)}, {dims}), got {loc.shape}.")
         if len(np.unique(ids_a)) != len(ids_a):
@@ -55,7 +57,11 @@ class Graph:
         for name, v in attrs.items():
             if len(v) != len(ids_a):
                 raise ConfigError(f"Graph: attribute {name!r} has {len(v)} rows for {len(ids_a)} points.")
-        e = np.asarray(edges if edges is not None else np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
+        e = np.asarray(edges if edges is not None else np.zeros((0, 2)), dtype=np.int64)
+        if e.size == 0:
+            e = np.zeros((0, 2), dtype=np.int64)
+        if e.ndim != 2 or e.shape[1] != 2:
+            raise ConfigError(f"Graph: edges must be pairs of ids, an (M, 2) array, got shape {e.shape}.")
         if not np.isin(e, ids_a).all():
             raise ConfigError("Graph: every edge must join two point ids of the graph.")
         self.ids, self.locations, self.attributes, self.edges = ids_a, loc, attrs, e

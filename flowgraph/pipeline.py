@@ -60,11 +60,7 @@ class Pipeline:
 
     # -- composition -------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Pipeline:
-        if isinstance(other, BatchProvider):
-            other = Pipeline(other)
-        if not isinstance(other, Pipeline):
-            return NotImplemented
-        return other._attach((self,))
+        return Pipeline.coerce(other)._attach((self,))
 
     def __radd__(self, other: Any) -> Pipeline:
         if isinstance(other, tuple):
@@ -134,8 +130,8 @@ class Pipeline:
                 except Exception as e:
                     add_context(e, f"while setting up {node.name}")
                     raise
-        except BaseException:
-            _teardown(done)
+        except BaseException as e:
+            _teardown_after(e, done)
             raise
         self._built = True
         self._done = done
@@ -158,7 +154,7 @@ class Pipeline:
             # PreCache, which prepares the next seeds ahead of demand
             self._next_seed = (self._next_seed + 1) % _SEED_MODULUS if self._next_seed is not None else fresh_seed()
             request = request.with_seed(self._next_seed)
-        return self.node.request_batch(normalize_request(request, self.spec))
+        return self.node.request_batch(normalize_request(request, self.spec, self.node.name))
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
@@ -201,14 +197,25 @@ def _teardown(done: list[tuple[BatchProvider, list[Pipeline]]]) -> None:
         raise errors[0]
 
 
-def normalize_request(request: BatchRequest, spec: ProviderSpec) -> BatchRequest:
-    """A copy of ``request`` with a seed, voxel sizes filled in and centred ROIs on the grid."""
+def _teardown_after(error: BaseException, done: list[tuple[BatchProvider, list[Pipeline]]]) -> None:
+    """Tear down after ``error``; a teardown failure becomes a note, ``error`` stays the exception."""
+    try:
+        _teardown(done)
+    except Exception as e:
+        error.add_note(f"tearing down afterwards failed too: {type(e).__name__}: {e}")
+
+
+def normalize_request(request: BatchRequest, spec: ProviderSpec, owner: str = "request_batch") -> BatchRequest:
+    """A copy of ``request`` with voxel sizes filled in and centred ROIs on the grid.
+
+    ``owner`` (the name of the pipeline's last node) starts every error message.
+    """
     out = request.copy()
     for key, rspec in request.items():
         offered = spec.get(key)
         if offered is None:
             raise RequestError(
-                f"request_batch: {key} is not provided by this pipeline (it provides "
+                f"{owner}: {key} is not provided by this pipeline (it provides "
                 f"{', '.join(map(str, spec)) or 'nothing'}); add a source for {key} or drop it from the request."
             )
         if not isinstance(key, ArrayKey):
@@ -221,12 +228,12 @@ def normalize_request(request: BatchRequest, spec: ProviderSpec) -> BatchRequest
             continue
         if offered.voxel_size is not None and vs != offered.voxel_size:
             raise RequestError(
-                f"request_batch: {key} is requested at voxel size {vs}, but the pipeline provides {offered.voxel_size}; "
+                f"{owner}: {key} is requested at voxel size {vs}, but the pipeline provides {offered.voxel_size}; "
                 "request the provided voxel size (resampling needs a node such as Resample)."
             )
         if rspec.roi.dims != len(vs):
             raise RequestError(
-                f"request_batch: {key} is requested with a {rspec.roi.dims}-D ROI {rspec.roi}, but it has "
+                f"{owner}: {key} is requested with a {rspec.roi.dims}-D ROI {rspec.roi}, but it has "
                 f"{len(vs)} spatial axes (voxel size {vs})."
             )
         roi = rspec.roi
@@ -234,7 +241,7 @@ def normalize_request(request: BatchRequest, spec: ProviderSpec) -> BatchRequest
             roi = roi.shift(-(roi.offset % vs))
         if roi.snap_to_grid(vs) != roi:
             raise RequestError(
-                f"request_batch: {key} is requested at {roi}, which is not on its voxel grid {vs}; "
+                f"{owner}: {key} is requested at {roi}, which is not on its voxel grid {vs}; "
                 "make offset and shape multiples of the voxel size."
             )
         new = rspec.copy()
@@ -263,8 +270,12 @@ def build(pipeline: Any) -> Iterator[Pipeline]:
     p.setup()
     try:
         yield p
-    finally:
-        p.teardown()
+    except BaseException as e:
+        if p._built:
+            p._built = False
+            _teardown_after(e, p._done)
+        raise
+    p.teardown()
 
 
 __all__ = ["Pipeline", "build", "max_inputs", "normalize_request"]

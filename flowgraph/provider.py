@@ -131,7 +131,8 @@ class BatchFilter(BatchProvider):
       ``provides(key, spec)``. The default passes everything through unchanged.
     - ``prepare(request)``: return the dependencies, a BatchRequest. For keys this node updates
       the dependency replaces the caller's spec upstream; for other keys it is merged (ROI
-      union) with the caller's. Return ``(deps, state)`` to hand per-request state to
+      union) with the caller's. Array ROIs off their voxel grid are grown onto it. Return
+      ``(deps, state)`` to hand per-request state to
       ``process(batch, request, state)``. The default depends on the requested keys the node
       updates, at the requested ROIs.
     - ``process(batch, request)``: ``batch`` holds exactly the dependencies. Return a Batch of
@@ -185,16 +186,23 @@ class BatchFilter(BatchProvider):
             batch = self.upstream.request_batch(request)  # nothing here concerns the caller
             return batch
         t0 = time.perf_counter()
+        before = [(key, spec.roi) for key, spec in request.items()]  # Rois are immutable: cheap snapshot
         try:
             prepared = self.prepare(request)
         except Exception as e:
             add_context(e, f"while {self.name} prepared {describe(request)}")
             raise
         deps, state = prepared if isinstance(prepared, tuple) else (prepared, _NO_STATE)
+        if [(key, spec.roi) for key, spec in request.items()] != before:
+            raise BatchContractError(
+                f"{self.name}: prepare() modified the request it was given; return the dependencies as a new "
+                "BatchRequest instead (the caller's request must stay as it is)."
+            )
         if deps is None:
             deps = BatchRequest(random_seed=request.random_seed)
         if not isinstance(deps, BatchRequest):
             raise BatchContractError(f"{self.name}: prepare() must return a BatchRequest, got {type(deps).__name__}.")
+        deps = snap_dependencies(self, deps)
         upstream_request = merge_request(self, request, deps)
         t1 = time.perf_counter()
         upstream_batch = self.upstream.request_batch(upstream_request)
@@ -208,6 +216,10 @@ class BatchFilter(BatchProvider):
         except Exception as e:
             add_context(e, f"while {self.name} processed {describe(deps)}")
             raise
+        if result is not None and not isinstance(result, Batch):
+            raise BatchContractError(
+                f"{self.name}: process() must return a Batch or None, got {type(result).__name__}."
+            )
         outputs = inputs if result is None else result
         batch = Batch()
         batch.profiling = upstream_batch.profiling
@@ -228,6 +240,30 @@ class BatchFilter(BatchProvider):
 
 
 _NO_STATE = object()
+
+
+def snap_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest:
+    """``deps`` with every array ROI grown onto its voxel grid (a new request only if one moves).
+
+    A node may compute its context in world units; upstream always receives whole voxels that
+    contain what the node asked for, and ``process`` sees exactly these snapped dependencies.
+    """
+    snapped = None
+    for key, spec in deps.items():
+        if not isinstance(spec, ArraySpec) or spec.roi is None or spec.nonspatial:
+            continue
+        offered = node.upstream_spec.get(key)
+        vs = spec.voxel_size or getattr(offered, "voxel_size", None)
+        if vs is None or len(vs) != spec.roi.dims:
+            continue
+        roi = spec.roi.snap_to_grid(vs, "grow")
+        if roi != spec.roi:
+            if snapped is None:
+                snapped = BatchRequest(dict(deps.items()), random_seed=deps.random_seed)
+            new = spec.copy()
+            new.roi = roi
+            snapped[key] = new
+    return deps if snapped is None else snapped
 
 
 def merge_request(node: BatchFilter, request: BatchRequest, deps: BatchRequest) -> BatchRequest:
@@ -268,7 +304,14 @@ def finish(node: BatchProvider, batch: Batch, request: BatchRequest) -> Batch:
                 raise BatchContractError(
                     f"{node.name}: returned {key} at {value.spec.roi}, which does not cover the requested {rspec.roi}."
                 )
-            value = value.crop(rspec.roi)
+            if isinstance(value.spec, ArraySpec):
+                _check_voxel_size(node, key, value.spec, rspec)  # type: ignore[arg-type]
+            try:
+                value = value.crop(rspec.roi)
+            except BatchContractError as e:
+                raise BatchContractError(
+                    f"{node.name}: returned {key} that cannot be cropped to the request; {e}"
+                ) from None
         if isinstance(value.spec, ArraySpec):
             _check_array(node, key, value, rspec)  # type: ignore[arg-type]
         out[key] = value
@@ -285,15 +328,26 @@ def _check_array(node: BatchProvider, key: Key, array: Any, rspec: ArraySpec) ->
         )
     if spec.nonspatial:
         return
-    if rspec.voxel_size is not None and spec.voxel_size != rspec.voxel_size:
-        raise BatchContractError(
-            f"{node.name}: returned {key} at voxel size {spec.voxel_size}, but {rspec.voxel_size} was requested."
-        )
+    _check_voxel_size(node, key, spec, rspec)
     expected = voxel_shape(spec.roi, spec.voxel_size)
     if array.data.shape[array.data.ndim - len(expected) :] != expected:
         raise BatchContractError(
             f"{node.name}: returned {key} with data shape {array.data.shape}, but its ROI {spec.roi} at voxel size "
             f"{spec.voxel_size} needs spatial shape {expected}."
+        )
+
+
+def _check_voxel_size(node: BatchProvider, key: Key, spec: ArraySpec, rspec: ArraySpec) -> None:
+    if spec.nonspatial:
+        return
+    if rspec.voxel_size is not None and spec.voxel_size != rspec.voxel_size:
+        raise BatchContractError(
+            f"{node.name}: returned {key} at voxel size {spec.voxel_size}, but {rspec.voxel_size} was requested."
+        )
+    if spec.roi is not None and spec.voxel_size is not None and spec.roi.snap_to_grid(spec.voxel_size) != spec.roi:
+        raise BatchContractError(
+            f"{node.name}: returned {key} at {spec.roi}, which is not on its voxel grid {spec.voxel_size}; "
+            "place arrays at multiples of the voxel size."
         )
 
 
@@ -312,4 +366,4 @@ def describe(request: BatchRequest) -> str:
     return ", ".join(f"{k} {s.roi}" for k, s in request.items()) or "nothing"
 
 
-__all__ = ["BatchFilter", "BatchProvider", "finish", "merge_request"]
+__all__ = ["BatchFilter", "BatchProvider", "finish", "merge_request", "snap_dependencies"]

@@ -58,7 +58,7 @@ class BatchRequest(SpecMap):
     ) -> None:
         """Request ``key`` with a ROI of ``shape`` (world units) centred on the origin.
 
-        The offset is ``-shape // 2`` floored onto the voxel grid, so requests of different
+        The offset is ``-(shape // 2)`` floored onto the voxel grid, so requests of different
         sizes share (up to one voxel) a centre, as in gunpowder. Without ``voxel_size`` the
         pipeline snaps the offset onto the array's grid when the request is made.
         """

@@ -7,16 +7,33 @@ from __future__ import annotations
 
 import numpy as np
 
+_WORD = 2**32
+
+
+def _entropy(seed: int, path: tuple[int, ...]) -> list[int]:
+    """An unambiguous word sequence for (seed, *path): a length, then two 32-bit words per value.
+
+    ``SeedSequence`` on the plain list would treat ``(s, p)`` and ``(s, p, 0)`` alike and split
+    large values into a variable number of words; a fixed layout keeps every path distinct.
+    """
+    words = [len(path)]
+    for value in (seed, *path):
+        value = int(value)
+        if not 0 <= value < _WORD * _WORD:
+            raise ValueError(f"seeds and path entries must lie in [0, 2**64), got {value}")
+        words += [value % _WORD, value // _WORD]
+    return words
+
 
 def derive_seed(seed: int, *path: int) -> int:
     """A new seed in [0, 2**63) determined by ``seed`` and the integers in ``path``."""
-    state = np.random.SeedSequence([seed, *path]).generate_state(2, dtype=np.uint32)
+    state = np.random.SeedSequence(_entropy(seed, path)).generate_state(2, dtype=np.uint32)
     return (int(state[0]) << 31) | (int(state[1]) >> 1)
 
 
 def generator(seed: int, *path: int) -> np.random.Generator:
     """A numpy Generator determined by ``seed`` and ``path``."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, *path])))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(_entropy(seed, path))))
 
 
 __all__ = ["derive_seed", "generator"]

@@ -94,6 +94,8 @@ class Roi:
         """True if ``other`` (a Roi or a point) lies inside; an empty Roi is inside anything."""
         if not isinstance(other, Roi):
             point = Coordinate(other)
+            if len(point) != self.dims:
+                raise ConfigError(f"Roi.contains: the point {tuple(point)} is not {self.dims}-D like {self}.")
             return all(
                 b is None or (b <= p < e)  # type: ignore[operator]
                 for b, e, p in zip(self.begin, self.end, point)
@@ -196,7 +198,9 @@ class Roi:
         )
 
     def squeeze(self, dim: int = 0) -> Roi:
-        return Roi(self._offset[:dim] + self._offset[dim + 1 :], self._shape[:dim] + self._shape[dim + 1 :])
+        """This Roi without axis ``dim``."""
+        keep = [d for d in range(self.dims) if d != dim % self.dims]
+        return Roi([self._offset[d] for d in keep], [self._shape[d] for d in keep])
 
     # -- value semantics -----------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

@@ -321,8 +321,8 @@ class ElasticAugment(BatchFilter):
     Example:
         >>> import math, numpy as np, flowgraph as fg
         >>> raw = fg.ArrayKey("RAW")
-        >>> data = np.random.default_rng(0).random((20, 40, 40), dtype=np.float32)
-        >>> source = fg.ArraySource(raw, fg.Array(data, fg.ArraySpec(roi=fg.Roi((0, 0, 0), (800, 160, 160)),
+        >>> data = np.random.default_rng(0).random((20, 60, 60), dtype=np.float32)
+        >>> source = fg.ArraySource(raw, fg.Array(data, fg.ArraySpec(roi=fg.Roi((0, 0, 0), (800, 240, 240)),
         ...                                                         voxel_size=(40, 4, 4))))
         >>> pipeline = source + fg.RandomLocation() + fg.ElasticAugment([4, 10, 10], [0, 2, 2], [0, math.pi / 2])
         >>> request = fg.BatchRequest(random_seed=1)

@@ -58,7 +58,7 @@ class MergeProvider(BatchProvider):
         for key, spec in request.items():
             index = self._owner[key]
             if index not in parts:
-                parts[index] = BatchRequest(random_seed=derive_seed(seed, index))
+                parts[index] = BatchRequest(random_seed=derive_seed(seed, self._position, index))
             parts[index][key] = spec
         batch = Batch()
         for index, part in sorted(parts.items()):

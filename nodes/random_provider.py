@@ -90,7 +90,7 @@ class RandomProvider(BatchProvider):
 
     def provide(self, request: BatchRequest) -> Batch:
         index = int(self.rng(request).choice(len(self._upstream), p=self._p))
-        upstream_request = BatchRequest(random_seed=derive_seed(request.random_seed or 0, index))
+        upstream_request = BatchRequest(random_seed=derive_seed(request.random_seed or 0, self._position, index))
         for key, spec in request.items():
             if key != self.random_provider_key:
                 upstream_request[key] = spec
