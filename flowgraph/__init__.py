@@ -19,10 +19,12 @@ from flowgraph.errors import (
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey
 from flowgraph.pipeline import Pipeline, build
+from flowgraph.preview import preview, preview_pipeline
 from flowgraph.provider import BatchFilter, BatchProvider
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec
+from flowgraph.visualize import render, to_dot, to_mermaid, to_networkx
 
 from flowgraph import nodes  # noqa: E402  (after the engine: nodes import it)
 from flowgraph.nodes import *  # noqa: F403,E402
@@ -52,6 +54,12 @@ __all__ = [
     "SetupError",
     "UnsatisfiableRequestError",
     "build",
+    "preview",
+    "preview_pipeline",
+    "render",
+    "to_dot",
+    "to_mermaid",
+    "to_networkx",
     "nodes",
     *nodes.__all__,
 ]

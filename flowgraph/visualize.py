@@ -1,0 +1,1168 @@
+"""Pictures of pipelines: a networkx graph, DOT, Mermaid, and SVG/PNG renderings.
+
+``to_networkx(pipeline, request)`` describes the node graph (nested pipelines such as an
+artifact source included) and, given a request, the request negotiated along every edge. The
+negotiation is a *dry run*: every filter's ``prepare`` is called from the output towards the
+sources and the upstream requests are merged as the pipeline would merge them, but no
+``process`` runs and no source is asked for data.
+
+Rendering uses the Graphviz ``dot`` program when it is on PATH and a pure-Python layout
+otherwise (SVG written directly, PNG drawn with Pillow), so a fresh machine with nothing but
+PyPI packages draws the same picture.
+
+Nodes whose ``provide`` is not the standard negotiation (joins, Reject, PreCache...) may define
+``dry_run_requests(request) -> list[BatchRequest | None]`` (one entry per upstream pipeline,
+None where nothing is requested) and ``dry_run_nested(request) -> list[BatchRequest | None]``
+(one per nested pipeline) to take part in the dry run; built-in rules cover the library's nodes.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import itertools
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flowgraph.coordinate import Coordinate
+from flowgraph.errors import ConfigError
+from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.pipeline import Pipeline, build, normalize_request
+from flowgraph.provider import BatchFilter, BatchProvider, merge_request
+from flowgraph.request import BatchRequest
+from flowgraph.roi import Roi
+from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec, Spec
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+GROWTH_COLOR = "#d9480f"
+NESTED_COLOR = "#5c7cfa"
+EDGE_COLOR = "#495057"
+
+# ------------------------------------------------------------------------------------------------
+# the dry run
+
+
+def _provide_overridden(node: BatchProvider) -> bool:
+    return type(node).provide is not BatchFilter.provide
+
+
+def _split_by_owner(sub: Pipeline, request: BatchRequest) -> list[BatchRequest | None]:
+    """Each upstream gets the requested keys it provides (the first upstream providing a key wins)."""
+    parts: list[BatchRequest | None] = [None] * len(sub.inputs)
+    for key, spec in request.items():
+        for i, inp in enumerate(sub.inputs):
+            if key in inp.node.spec:
+                part = parts[i]
+                if part is None:
+                    part = parts[i] = BatchRequest(random_seed=request.random_seed)
+                part[key] = spec.copy()
+                break
+    return parts
+
+
+def upstream_requests(sub: Pipeline, request: BatchRequest) -> list[BatchRequest | None]:
+    """The requests ``sub.node`` would send to each of its upstream pipelines for ``request``.
+
+    Calls ``prepare`` (never ``process``) for ordinary filters; nodes that override ``provide``
+    follow a rule (see the module docstring).
+    """
+    node = sub.node
+    hook = getattr(node, "dry_run_requests", None)
+    if callable(hook):
+        return list(hook(request))
+    if not sub.inputs:
+        return []
+    name = type(node).__name__
+    if isinstance(node, BatchFilter):
+        if name == "RandomLocation" and (getattr(node, "min_masked", 0) > 0 or getattr(node, "ensure_nonempty", None)):
+            # choosing a place would read the whole mask or the points: show the shapes unshifted
+            return [request.copy()]
+        if name == "Reject" and hasattr(node, "_upstream_request"):
+            return [node._upstream_request(request)]
+        if _provide_overridden(node):
+            return [request.copy()]
+        if not any(k in node._updated or k in node._provided for k in request):
+            return [request.copy()]
+        prepared = node.prepare(request)
+        deps = prepared[0] if isinstance(prepared, tuple) else prepared
+        if deps is None:
+            deps = BatchRequest(random_seed=request.random_seed)
+        return [merge_request(node, request, deps)]
+    if name == "RandomProvider":
+        key = getattr(node, "random_provider_key", None)
+        out = []
+        for _ in sub.inputs:
+            part = BatchRequest(random_seed=request.random_seed)
+            for k, spec in request.items():
+                if k != key:
+                    part[k] = spec.copy()
+            out.append(part)
+        return out  # type: ignore[return-value]
+    return _split_by_owner(sub, request)
+
+
+def nested_requests(node: BatchProvider, nested: list[Pipeline], request: BatchRequest) -> list[BatchRequest | None]:
+    """The requests ``node`` would send to its nested pipelines while processing ``request``."""
+    hook = getattr(node, "dry_run_nested", None)
+    if callable(hook):
+        return list(hook(request))
+    if type(node).__name__ == "DefectAugment" and getattr(node, "prob_artifact", 0) > 0:
+        # one section of the intensities' ROI, for the artifact and its alpha mask
+        key = getattr(node, "intensities", None)
+        spec = request.get(key) if key is not None else None
+        art, alpha = getattr(node, "artifacts", None), getattr(node, "artifacts_mask", None)
+        if spec is None or spec.roi is None or art is None or alpha is None:
+            return [None] * len(nested)
+        axis = getattr(node, "axis", 0)
+        vs: Any = spec.voxel_size or node.spec[key].voxel_size  # type: ignore[union-attr,index]
+        shape = list(spec.roi.shape)
+        shape[axis] = vs[axis]
+        roi = Roi(spec.roi.offset, shape)
+        out = BatchRequest(random_seed=request.random_seed)
+        out[art] = ArraySpec(roi=roi, voxel_size=vs)
+        out[alpha] = ArraySpec(roi=roi, voxel_size=vs)
+        return [out if getattr(node, "artifact_source", None) is pipe else None for pipe in nested]
+    return [None] * len(nested)
+
+
+# ------------------------------------------------------------------------------------------------
+# descriptions of specs, requests and parameters
+
+
+def _fmt_shape(shape: Any) -> str:
+    return "x".join("inf" if s is None else str(s) for s in shape)
+
+
+def _voxel_size(key: Key, spec: Spec, fallback: ProviderSpec | None) -> Coordinate | None:
+    if isinstance(spec, ArraySpec):
+        if spec.voxel_size is not None:
+            return spec.voxel_size
+        if fallback is not None and key in fallback:
+            return fallback[key].voxel_size  # type: ignore[union-attr]
+    return None
+
+
+def voxel_shape_of(key: Key, spec: Spec, fallback: ProviderSpec | None = None) -> tuple[int | None, ...] | None:
+    """The shape of ``spec``'s ROI in voxels (None if unknown)."""
+    if spec.roi is None or (isinstance(spec, ArraySpec) and spec.nonspatial):
+        return None
+    vs = _voxel_size(key, spec, fallback)
+    if vs is None:
+        return None
+    return tuple(None if s is None else s // v for s, v in zip(spec.roi.shape, vs))  # type: ignore[operator]
+
+
+def describe_spec(key: Key, spec: Spec) -> str:
+    """``uint8 100x1024x1024 vx @ 40x4x4`` for arrays, ``ROI [..]`` for graphs."""
+    if isinstance(spec, GraphSpec):
+        return f"graph {spec.roi}" if spec.roi is not None else "graph"
+    parts = []
+    if spec.dtype is not None:
+        parts.append(str(spec.dtype))
+    if spec.nonspatial:
+        parts.append("nonspatial")
+    else:
+        shape = voxel_shape_of(key, spec)
+        if shape is not None and all(s is not None for s in shape):
+            parts.append(f"{_fmt_shape(shape)} vx")
+        elif spec.roi is not None and not spec.roi.is_bounded():
+            parts.append("unbounded")
+        if spec.voxel_size is not None:
+            parts.append(f"@ {_fmt_shape(spec.voxel_size)}")
+    if spec.interpolatable is False:
+        parts.append("(no interp.)")
+    return " ".join(parts)
+
+
+def describe_request_entry(key: Key, spec: Spec, fallback: ProviderSpec | None = None) -> str:
+    """``RAW 84x268x268`` (voxels) or, without a voxel size, the world shape."""
+    shape = voxel_shape_of(key, spec, fallback)
+    if shape is not None:
+        return f"{key} {_fmt_shape(shape)}"
+    if spec.roi is not None:
+        return f"{key} {_fmt_shape(spec.roi.shape)} (world)"
+    return str(key)
+
+
+def _simple(value: Any, depth: int = 0) -> str | None:
+    """A short text for configuration values worth showing; None for everything else."""
+    if value is None or isinstance(value, (bool, int, float, str, ArrayKey, GraphKey)):
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, Coordinate):
+        return str(tuple(value))
+    if isinstance(value, Roi):
+        return str(value)
+    if depth > 1:
+        return None
+    if isinstance(value, (tuple, list)):
+        items = [_simple(v, depth + 1) for v in value]
+        if any(i is None for i in items):
+            return None
+        return "(" + ", ".join(items) + ")" if isinstance(value, tuple) else "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        pairs = [(_simple(k, depth + 1), _simple(v, depth + 1)) for k, v in value.items()]
+        if any(a is None or b is None for a, b in pairs):
+            return None
+        return "{" + ", ".join(f"{a}: {b}" for a, b in pairs) + "}"
+    return None
+
+
+def _defaults(node: BatchProvider) -> dict[str, Any]:
+    try:
+        params = inspect.signature(type(node).__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return {}
+    return {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    try:
+        if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
+            return tuple(value) == tuple(default)
+        return bool(value == default)
+    except Exception:
+        return False
+
+
+def node_params(node: BatchProvider, limit: int = 60) -> dict[str, str]:
+    """The node's public configuration that differs from the defaults, as short texts."""
+    defaults = _defaults(node)
+    out = {}
+    for name, value in vars(node).items():
+        if name.startswith("_") or isinstance(value, Pipeline):
+            continue
+        if name in defaults and _is_default(value, defaults[name]):
+            continue
+        if isinstance(value, (dict, list, tuple)) and not value:
+            continue
+        text = _simple(value)
+        if text is None:
+            continue
+        out[name] = text if len(text) <= limit else text[: limit - 3] + "..."
+    return out
+
+
+def _node_kind(sub: Pipeline) -> str:
+    if isinstance(sub.node, BatchFilter):
+        return "filter"
+    return "source" if not sub.inputs else "join"
+
+
+# ------------------------------------------------------------------------------------------------
+# the graph
+
+
+def _growth(up: BatchRequest, down: BatchRequest, fallback: ProviderSpec | None) -> tuple[dict[str, tuple], list[str]]:
+    """Keys whose ROI is larger upstream than downstream (growth in voxels), and keys added upstream."""
+    grown: dict[str, tuple] = {}
+    added: list[str] = []
+    for key, spec in up.items():
+        if key not in down:
+            added.append(str(key))
+            continue
+        a, b = spec.roi, down[key].roi
+        if a is None or b is None or not a.is_bounded() or not b.is_bounded():
+            continue
+        if a.shape == b.shape:
+            continue
+        vs = _voxel_size(key, spec, fallback) or Coordinate((1,) * a.dims)
+        diff = tuple((sa - sb) // v for sa, sb, v in zip(a.shape, b.shape, vs))  # type: ignore[operator]
+        if any(d > 0 for d in diff):
+            grown[str(key)] = diff
+    return grown, added
+
+
+def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 0) -> nx.DiGraph:
+    """The node graph of ``pipeline`` as a ``networkx.DiGraph``; edges point downstream.
+
+    Args:
+        pipeline: a Pipeline or a single node. It is set up (and torn down again) unless it is
+            already built; sources open their files, but no data is read.
+        request: if given, each edge carries the request negotiated along it (a dry run:
+            ``prepare`` only, no ``process``, no data).
+        seed: the random seed of the dry run when ``request`` has none (random nodes such as
+            ElasticAugment draw their parameters from it).
+
+    Node attributes: ``label`` (the node's name), ``cls``, ``kind`` (source/filter/join),
+    ``params`` (public configuration that differs from the defaults), ``provides`` and
+    ``updates`` (key -> spec summary), ``changes`` (key -> what the node changes in the spec),
+    ``spec`` (the node's ProviderSpec), ``nested`` (True inside a nested pipeline),
+    ``nested_in``/``nested_param`` (host node id and parameter name), ``order`` (walk order),
+    ``grows`` (key -> growth in voxels of the request it sends upstream), ``adds`` (keys it
+    adds to the request).
+
+    Edge attributes: ``kind`` ("data" or "nested"), ``request`` (the BatchRequest sent upstream
+    along the edge, or None), ``shapes`` (key -> shape in voxels), ``rois`` (key -> ROI in world
+    units), ``grown``, ``added``, ``label`` (a one-line summary).
+
+    Graph attributes: ``request`` (the normalized request at the output), ``output`` (the id of
+    the output node), ``spec`` (what the pipeline provides).
+
+    Example:
+        >>> import numpy as np, flowgraph as fg
+        >>> raw = fg.ArrayKey("RAW")
+        >>> source = fg.ArraySource(raw, fg.Array(np.zeros((10, 10), np.float32),
+        ...                         fg.ArraySpec(roi=fg.Roi((0, 0), (10, 10)), voxel_size=(1, 1))))
+        >>> request = fg.BatchRequest(random_seed=0)
+        >>> request[raw] = fg.ArraySpec(roi=fg.Roi((2, 2), (4, 4)))
+        >>> g = fg.to_networkx(source + fg.Normalize(raw), request)
+        >>> import networkx as nx
+        >>> [g.nodes[n]["cls"] for n in nx.topological_sort(g)]
+        ['ArraySource', 'Normalize']
+        >>> g.edges["n0", "n1"]["label"]
+        'RAW 4x4'
+    """
+    p = Pipeline.coerce(pipeline, "to_networkx")
+    if request is not None and not isinstance(request, BatchRequest):
+        raise ConfigError(f"to_networkx: request must be a BatchRequest, got {type(request).__name__}.")
+    if p._built:
+        return _graph(p, request, seed)
+    # worker pools are not needed to describe a pipeline: build PreCache in-process
+    in_process = [n for n in _all_nodes(p) if type(n).__name__ == "PreCache" and getattr(n, "num_workers", None)]
+    saved = [n.num_workers for n in in_process]  # type: ignore[attr-defined]
+    params = {id(n): node_params(n) for n in in_process}  # as configured, not as described
+    try:
+        for n in in_process:
+            n.num_workers = 0  # type: ignore[attr-defined]
+        with build(p) as built:
+            return _graph(built, request, seed, params)
+    finally:
+        for n, w in zip(in_process, saved):
+            n.num_workers = w  # type: ignore[attr-defined]
+
+
+def _all_nodes(p: Pipeline) -> list[BatchProvider]:
+    out = []
+    for node in p.nodes():
+        out.append(node)
+        for nested in node.nested_pipelines():
+            out += _all_nodes(nested)
+    return out
+
+
+def _graph(
+    p: Pipeline, request: BatchRequest | None, seed: int, params: dict[int, dict[str, str]] | None = None
+) -> nx.DiGraph:
+    import networkx as nx  # imported here: worker processes importing flowgraph do not pay for it
+
+    g = nx.DiGraph()
+    ids: dict[int, str] = {}
+
+    def add(sub: Pipeline, nested_in: str | None, param: str | None) -> None:
+        for s in sub.walk():
+            node = s.node
+            nid = f"n{len(ids)}"
+            ids[id(node)] = nid
+            filt = isinstance(node, BatchFilter)
+            spec = node.spec
+            if filt:
+                provided = {str(k): describe_spec(k, spec[k]) for k in spec if k in node._provided}  # type: ignore[attr-defined]
+                updated = {str(k): describe_spec(k, spec[k]) for k in spec if k in node._updated}  # type: ignore[attr-defined]
+                before = node._upstream[0].spec if node._upstream else ProviderSpec()
+                changes = {str(k): spec_changes(before.get(k), spec[k]) for k in spec if k in node._updated}  # type: ignore[attr-defined]
+            else:
+                provided = {str(k): describe_spec(k, v) for k, v in spec.items()}
+                updated = {}
+                changes = {}
+            g.add_node(
+                nid,
+                label=node.name,
+                cls=type(node).__name__,
+                kind=_node_kind(s),
+                params=(params or {}).get(id(node)) or node_params(node),
+                provides=provided,
+                updates=updated,
+                changes=changes,
+                spec=spec.copy(),
+                nested=nested_in is not None,
+                nested_in=nested_in,
+                nested_param=param,
+                order=len(ids) - 1,
+                grows={},
+                adds=[],
+            )
+            for inp in s.inputs:
+                g.add_edge(
+                    ids[id(inp.node)], nid, kind="data", request=None, shapes={}, rois={}, grown={}, added=[], label=""
+                )
+            for attr, value in vars(node).items():
+                if isinstance(value, Pipeline):
+                    add(value, nid, attr)
+                    g.add_edge(
+                        ids[id(value.node)],
+                        nid,
+                        kind="nested",
+                        request=None,
+                        shapes={},
+                        rois={},
+                        grown={},
+                        added=[],
+                        label=attr,
+                        param=attr,
+                    )
+
+    add(p, None, None)
+    g.graph["output"] = ids[id(p.node)]
+    g.graph["spec"] = p.spec.copy()
+    g.graph["request"] = None
+    if request is None:
+        return g
+    req = request if request.random_seed is not None else request.with_seed(seed)
+    req = normalize_request(req, p.spec)
+    g.graph["request"] = req
+    _negotiate(g, p, req, ids)
+    return g
+
+
+def _annotate_edge(
+    g: nx.DiGraph, u: str, v: str, up: BatchRequest, down: BatchRequest | None, fallback: ProviderSpec | None
+) -> None:
+    data = g.edges[u, v]
+    data["request"] = up
+    data["shapes"] = {str(k): voxel_shape_of(k, s, fallback) for k, s in up.items()}
+    data["rois"] = {str(k): s.roi for k, s in up.items()}
+    if down is not None:
+        grown, added = _growth(up, down, fallback)
+    else:
+        grown, added = {}, []
+    data["grown"] = grown
+    data["added"] = added
+    entries = [describe_request_entry(k, s, fallback) for k, s in up.items()]
+    if data["kind"] == "nested":
+        entries.insert(0, f"{data.get('param', 'nested')}:")
+    data["label"] = ", ".join(entries)
+    if grown or added:
+        g.nodes[v]["grows"].update(grown)
+        g.nodes[v]["adds"].extend(a for a in added if a not in g.nodes[v]["adds"])
+
+
+def _negotiate(g: nx.DiGraph, p: Pipeline, request: BatchRequest, ids: dict[int, str]) -> None:
+    def visit(sub: Pipeline, req: BatchRequest) -> None:
+        node = sub.node
+        nid = ids[id(node)]
+        for inp, up in zip(sub.inputs, upstream_requests(sub, req)):
+            if up is None:
+                continue
+            _annotate_edge(g, ids[id(inp.node)], nid, up, req, inp.node.spec)
+            visit(inp, up)
+        nested = [v for v in vars(node).values() if isinstance(v, Pipeline)]
+        if nested:
+            for pipe, up in zip(nested, nested_requests(node, nested, req)):
+                if up is None:
+                    continue
+                _annotate_edge(g, ids[id(pipe.node)], nid, up, None, pipe.node.spec)
+                visit(pipe, up)
+
+    visit(p, request)
+
+
+# ------------------------------------------------------------------------------------------------
+# text, DOT and Mermaid
+
+
+def _as_graph(obj: Any, request: BatchRequest | None) -> nx.DiGraph:
+    import networkx as nx
+
+    if isinstance(obj, nx.DiGraph):
+        return obj
+    return to_networkx(obj, request)
+
+
+def node_lines(data: dict[str, Any], max_params: int = 4) -> list[str]:
+    """The text lines of a node box after its title: parameters, then what it provides or changes."""
+    title_keys = set(data["label"].partition("(")[2].rstrip(")").split(", ")) if "(" in data["label"] else set()
+    params = [
+        f"{k}={v}"
+        for k, v in data["params"].items()
+        if v != "None" and v not in title_keys and not (data["cls"] == "Hdf5Source" and k == "filename")
+    ]
+    lines = params[:max_params]
+    if len(params) > max_params:
+        lines.append(f"... {len(params) - max_params} more")
+    if data["kind"] == "join":
+        items = [f"joins {', '.join(data['provides'])}"] if data["provides"] else []
+    else:
+        items = [f"provides {k}: {v}" for k, v in data["provides"].items()]
+        groups: dict[str, list[str]] = {}
+        for k in data["updates"]:
+            groups.setdefault(data.get("changes", {}).get(k, ""), []).append(k)
+        for change, keys in groups.items():
+            items.append(f"updates {', '.join(keys)}" + (f" ({change})" if change else ""))
+    lines += items[:5]
+    if len(items) > 5:
+        lines.append(f"... {len(items) - 5} more keys")
+    return lines
+
+
+def spec_changes(before: Spec | None, after: Spec) -> str:
+    """What a node changed in a spec: ``float32``, ``ROI unbounded``, ... (empty if nothing)."""
+    if before is None:
+        return ""
+    out = []
+    if isinstance(after, ArraySpec) and isinstance(before, ArraySpec):
+        if after.dtype != before.dtype and after.dtype is not None:
+            out.append(str(after.dtype))
+        if after.voxel_size != before.voxel_size and after.voxel_size is not None:
+            out.append(f"voxel size {_fmt_shape(after.voxel_size)}")
+        if after.interpolatable != before.interpolatable and after.interpolatable is not None:
+            out.append("interpolatable" if after.interpolatable else "not interpolatable")
+    if after.roi != before.roi:
+        if after.roi is None or not after.roi.is_bounded():
+            out.append("ROI unbounded")
+        else:
+            out.append(f"ROI {after.roi}")
+    return ", ".join(out)
+
+
+def growth_lines(data: dict[str, Any]) -> list[str]:
+    out = [f"grows {k} by {_signed(v)} vx" for k, v in data["grows"].items()]
+    out += [f"adds {k} to the request" for k in data["adds"]]
+    return out
+
+
+def _signed(diff: tuple) -> str:
+    return "(" + ", ".join(f"+{d}" if d > 0 else str(d) for d in diff) + ")"
+
+
+def edge_lines(data: dict[str, Any]) -> list[str]:
+    """The text lines of an edge label: one per requested key, growth marked."""
+    req = data["request"]
+    lines = []
+    if data["kind"] == "nested":
+        lines.append(f"nested: {data.get('param', '')}")
+    if req is None:
+        return lines
+    for key, spec in req.items():
+        k = str(key)
+        text = describe_request_entry(key, spec)
+        shape = data["shapes"].get(k)
+        if shape is not None:
+            text = f"{k} {_fmt_shape(shape)}"
+        if k in data["grown"]:
+            text += f"  {_signed(data['grown'][k])}"
+        if k in data["added"]:
+            text += "  (added)"
+        lines.append(text)
+    return lines
+
+
+def request_lines(g: nx.DiGraph) -> list[str]:
+    req = g.graph.get("request")
+    if req is None:
+        return []
+    return [describe_request_entry(k, s) for k, s in req.items()]
+
+
+def to_text(obj: Any, request: BatchRequest | None = None) -> str:
+    """An indented text tree of the pipeline, output first, with the requests along the edges."""
+    g = _as_graph(obj, request)
+    out: list[str] = []
+
+    def visit(nid: str, indent: str) -> None:
+        d = g.nodes[nid]
+        extra = "  [" + "; ".join(growth_lines(d)) + "]" if d["grows"] or d["adds"] else ""
+        out.append(f"{indent}{d['label']}{extra}")
+        for u in sorted(g.predecessors(nid), key=lambda n: g.nodes[n]["order"]):
+            e = g.edges[u, nid]
+            label = "; ".join(edge_lines(e))
+            if label:
+                out.append(f"{indent}  ^ {label}")
+            visit(u, indent + "  ")
+
+    req = request_lines(g)
+    if req:
+        out.append("request: " + ", ".join(req))
+    visit(g.graph["output"], "")
+    return "\n".join(out)
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dot_lines(lines: list[str]) -> str:
+    body = "".join(line.replace("\\", "\\\\").replace('"', '\\"') + "\\l" for line in lines)
+    return '"' + body + '"'
+
+
+def to_dot(obj: Any, request: BatchRequest | None = None) -> str:
+    """The graph in Graphviz DOT; edges where a node grows the request are orange and bold.
+
+    ``obj`` is a graph from :func:`to_networkx` or a pipeline (then ``request`` is negotiated).
+    """
+    g = _as_graph(obj, request)
+    out = [
+        "digraph flowgraph {",
+        "  rankdir=TB;",
+        '  graph [fontname="Helvetica", fontsize=11, nodesep=0.4, ranksep=0.5];',
+        '  node [shape=box, style="rounded,filled", fillcolor="#f8f9fa", color="#495057",'
+        ' fontname="Helvetica", fontsize=10];',
+        '  edge [color="#495057", fontname="Helvetica", fontsize=9];',
+    ]
+    nested_hosts: dict[str, list[str]] = {}
+    for nid, d in g.nodes(data=True):
+        if d["nested"]:
+            host = _nested_root_host(g, nid)
+            nested_hosts.setdefault(host, []).append(nid)
+
+    def node_stmt(nid: str, d: dict[str, Any]) -> str:
+        lines = [d["label"], *node_lines(d), *growth_lines(d)]
+        attrs = [f"label={_dot_lines(lines)}"]
+        if d["grows"] or d["adds"]:
+            attrs.append(f'color="{GROWTH_COLOR}", penwidth=2')
+        if d["nested"]:
+            attrs.append('style="rounded,filled,dashed"')
+        return f"  {nid} [{', '.join(attrs)}];"
+
+    for nid, d in g.nodes(data=True):
+        if not d["nested"]:
+            out.append(node_stmt(nid, d))
+    for i, (host, members) in enumerate(sorted(nested_hosts.items())):
+        out.append(f"  subgraph cluster_nested_{i} {{")
+        out.append(f"    label={_dot_quote('nested in ' + g.nodes[host]['label'])};")
+        out.append(f'    style=dashed; color="{NESTED_COLOR}";')
+        for nid in members:
+            out.append("  " + node_stmt(nid, g.nodes[nid]))
+        out.append("  }")
+    if g.graph.get("request") is not None:
+        out.append(f'  request [shape=note, fillcolor="#fff9db", label={_dot_lines(["request", *request_lines(g)])}];')
+        out.append(f"  {g.graph['output']} -> request;")
+    for u, v, e in g.edges(data=True):
+        attrs = []
+        lines = edge_lines(e)
+        if lines:
+            attrs.append(f"label={_dot_lines(lines)}")
+        if e["grown"] or e["added"]:
+            attrs.append(f'color="{GROWTH_COLOR}", fontcolor="{GROWTH_COLOR}", penwidth=2.5')
+        if e["kind"] == "nested":
+            attrs.append(f'style=dashed, color="{NESTED_COLOR}"')
+        out.append(f"  {u} -> {v}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _nested_root_host(g: nx.DiGraph, nid: str) -> str:
+    """The host node a nested node ultimately feeds."""
+    seen = {nid}
+    frontier = [nid]
+    while frontier:
+        cur = frontier.pop()
+        host = g.nodes[cur]["nested_in"]
+        if host is not None:
+            return host
+        for s in g.successors(cur):
+            if s not in seen:
+                seen.add(s)
+                frontier.append(s)
+    return g.graph["output"]
+
+
+def _mermaid_text(lines: list[str]) -> str:
+    return "<br/>".join(html.escape(line, quote=False).replace('"', "#quot;") for line in lines)
+
+
+def to_mermaid(obj: Any, request: BatchRequest | None = None) -> str:
+    """The graph as a Mermaid flowchart (GitHub renders it in Markdown inside a mermaid block)."""
+    g = _as_graph(obj, request)
+    out = ["flowchart TB"]
+    nested_hosts: dict[str, list[str]] = {}
+    for nid, d in g.nodes(data=True):
+        if d["nested"]:
+            nested_hosts.setdefault(_nested_root_host(g, nid), []).append(nid)
+    for nid, d in g.nodes(data=True):
+        if not d["nested"]:
+            out.append(f'    {nid}["{_mermaid_text([d["label"], *node_lines(d), *growth_lines(d)])}"]')
+    for i, (host, members) in enumerate(sorted(nested_hosts.items())):
+        out.append(f'    subgraph nested{i}["nested in {_mermaid_text([g.nodes[host]["label"]])}"]')
+        for nid in members:
+            d = g.nodes[nid]
+            out.append(f'        {nid}["{_mermaid_text([d["label"], *node_lines(d)])}"]')
+        out.append("    end")
+    links: list[tuple[int, bool]] = []
+    count = 0
+    if g.graph.get("request") is not None:
+        out.append(f'    request[/"{_mermaid_text(["request", *request_lines(g)])}"/]')
+        out.append(f"    {g.graph['output']} --> request")
+        count += 1
+    for u, v, e in g.edges(data=True):
+        lines = edge_lines(e)
+        arrow = "-.->" if e["kind"] == "nested" else "-->"
+        label = f'|"{_mermaid_text(lines)}"|' if lines else ""
+        out.append(f"    {u} {arrow}{label} {v}")
+        if e["grown"] or e["added"]:
+            links.append((count, True))
+        count += 1
+    for nid, d in g.nodes(data=True):
+        if d["grows"] or d["adds"]:
+            out.append(f"    style {nid} stroke:{GROWTH_COLOR},stroke-width:3px")
+    for index, _ in links:
+        out.append(f"    linkStyle {index} stroke:{GROWTH_COLOR},stroke-width:3px")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# the pure-Python layout
+
+
+@dataclass
+class _Box:
+    nid: str
+    title: str
+    lines: list[str]
+    warn: list[str]
+    x: float = 0.0  # centre
+    y: float = 0.0  # top
+    w: float = 0.0
+    h: float = 0.0
+    grows: bool = False
+    nested: bool = False
+    kind: str = "filter"
+    children: list[str] = field(default_factory=list)
+    span: float = 0.0
+
+
+@dataclass
+class _Edge:
+    u: str
+    v: str
+    lines: list[str]
+    grown: bool
+    nested: bool
+    points: list[tuple[float, float]] = field(default_factory=list)
+    label_box: tuple[float, float, float, float] = (0, 0, 0, 0)  # x, y, w, h
+
+
+@dataclass
+class Layout:
+    """Boxes and edges placed on a canvas (pixels); consumed by the SVG and PNG writers."""
+
+    width: float
+    height: float
+    boxes: dict[str, _Box]
+    edges: list[_Edge]
+    legend: list[str]
+    font: float
+    small: float
+    line: float
+
+
+Measure = Callable[[str, float, bool], float]
+
+
+def _mono_measure(text: str, size: float, bold: bool) -> float:
+    return len(text) * size * (0.62 if bold else 0.602)
+
+
+def layout(g: nx.DiGraph, measure: Measure = _mono_measure, font: float = 13.0) -> Layout:
+    """Place the nodes of ``g`` as a tree: output at the bottom, sources on top, nested pipelines beside their host."""
+    small = font - 2
+    line = font * 1.35
+    sline = small * 1.35
+    pad = 8.0
+    gap_x = 24.0
+    boxes: dict[str, _Box] = {}
+    for nid, d in g.nodes(data=True):
+        lines = node_lines(d)
+        warn = growth_lines(d)
+        b = _Box(nid, d["label"], lines, warn, grows=bool(d["grows"] or d["adds"]), nested=d["nested"], kind=d["kind"])
+        b.w = 2 * pad + max([measure(d["label"], font, True)] + [measure(t, small, False) for t in lines + warn])
+        b.h = 2 * pad + line + sline * len(lines + warn)
+        boxes[nid] = b
+    req_lines = request_lines(g)
+    root = g.graph["output"]
+    if req_lines:
+        rb = _Box("request", "request", req_lines, [], kind="request")
+        rb.w = 2 * pad + max([measure("request", font, True)] + [measure(t, small, False) for t in req_lines])
+        rb.h = 2 * pad + line + sline * len(req_lines)
+        boxes["request"] = rb
+        root = "request"
+    edges: dict[tuple[str, str], _Edge] = {}
+    for u, v, e in g.edges(data=True):
+        edges[(u, v)] = _Edge(u, v, edge_lines(e), bool(e["grown"] or e["added"]), e["kind"] == "nested")
+    if req_lines:
+        edges[(g.graph["output"], "request")] = _Edge(g.graph["output"], "request", [], False, False)
+    for u, v in edges:
+        boxes[v].children.append(u)
+    for b in boxes.values():
+        # data inputs first (in walk order), nested pipelines to the right
+        b.children.sort(key=lambda c: (edges[(c, b.nid)].nested, g.nodes[c]["order"] if c in g.nodes else 0))
+
+    def label_size(e: _Edge) -> tuple[float, float]:
+        if not e.lines:
+            return 0.0, 0.0
+        return 2 * 5 + max(measure(t, small, False) for t in e.lines), 2 * 3 + sline * len(e.lines)
+
+    # subtree widths
+    def span(nid: str) -> float:
+        b = boxes[nid]
+        own = b.w
+        kids = [span(c) for c in b.children]
+        for c in b.children:
+            lw, _ = label_size(edges[(c, nid)])
+            boxes[c].span = max(boxes[c].span, lw)
+        total = sum(kids) + gap_x * max(0, len(kids) - 1)
+        b.span = max(own, total, b.span)
+        return b.span
+
+    # depth of each box (distance from the root), and the edge-label height needed above each row
+    depth: dict[str, int] = {}
+
+    def assign_depth(nid: str, dep: int) -> None:
+        depth[nid] = dep
+        for c in boxes[nid].children:
+            assign_depth(c, dep + 1)
+
+    assign_depth(root, 0)
+    span(root)
+    # a second pass: spans may have grown because of labels
+    span(root)
+    max_depth = max(depth.values())
+    row_h = [0.0] * (max_depth + 1)
+    gap_h = [0.0] * (max_depth + 1)  # gap between row d and the row above it
+    for nid, dep in depth.items():
+        row_h[dep] = max(row_h[dep], boxes[nid].h)
+    for (_u, v), e in edges.items():
+        _, lh = label_size(e)
+        gap_h[depth[v]] = max(gap_h[depth[v]], lh)
+    margin = 16.0
+    legend = [
+        "arrows: data flow (sources at the top); labels: the request sent upstream along each edge, in voxels",
+    ]
+    if any(e.grown for e in edges.values()):
+        legend.append("orange: a node grows the request it sends upstream (context for a transform)")
+    if any(b.nested for b in boxes.values()):
+        legend.append("dashed: a nested pipeline (a parameter of its host node)")
+    # y positions: the deepest row at the top
+    tops = [0.0] * (max_depth + 1)
+    y = margin
+    for dep in range(max_depth, -1, -1):
+        tops[dep] = y
+        y += row_h[dep]
+        if dep > 0:
+            y += gap_h[dep - 1] + 28.0
+    height = y + margin + len(legend) * sline + 8
+
+    def place(nid: str, left: float) -> None:
+        b = boxes[nid]
+        b.x = left + b.span / 2
+        b.y = tops[depth[nid]] + (row_h[depth[nid]] - b.h) / 2 if depth[nid] > 0 else tops[0]
+        total = sum(boxes[c].span for c in b.children) + gap_x * max(0, len(b.children) - 1)
+        x = left + (b.span - total) / 2
+        for c in b.children:
+            place(c, x)
+            x += boxes[c].span + gap_x
+
+    place(root, margin)
+    width = margin * 2 + boxes[root].span
+    width = max(width, margin * 2 + max(measure(t, small, False) for t in legend))
+    for e in edges.values():
+        bu, bv = boxes[e.u], boxes[e.v]
+        x0, y0 = bu.x, bu.y + bu.h
+        x1, y1 = bv.x, bv.y
+        lw, lh = label_size(e)
+        gap_top = y0
+        bend = tops[depth[e.v]] - 14.0  # just above the target row
+        if abs(x0 - x1) < 0.5:
+            e.points = [(x0, y0), (x1, y1)]
+        else:
+            e.points = [(x0, y0), (x0, bend), (x1, bend), (x1, y1)]
+        e.label_box = (x0 - lw / 2, gap_top + 8.0, lw, lh)
+    return Layout(width, height, boxes, list(edges.values()), legend, font, small, line)
+
+
+# ------------------------------------------------------------------------------------------------
+# SVG
+
+
+def _svg_text(
+    x: float, y: float, text: str, size: float, color: str = "#212529", bold: bool = False, anchor: str = "start"
+) -> str:
+    weight = ' font-weight="bold"' if bold else ""
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:.1f}" fill="{color}"{weight} '
+        f'text-anchor="{anchor}">{html.escape(text)}</text>'
+    )
+
+
+def to_svg(obj: Any, request: BatchRequest | None = None) -> str:
+    """An SVG picture of the pipeline, laid out in pure Python (no Graphviz needed)."""
+    g = _as_graph(obj, request)
+    lay = layout(g)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lay.width:.0f}" height="{lay.height:.0f}" '
+        f'viewBox="0 0 {lay.width:.0f} {lay.height:.0f}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">',
+        "<defs>",
+        *(
+            f'<marker id="arrow{n}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+            f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{c}"/></marker>'
+            for n, c in (("", EDGE_COLOR), ("G", GROWTH_COLOR), ("N", NESTED_COLOR))
+        ),
+        "</defs>",
+        f'<rect width="{lay.width:.0f}" height="{lay.height:.0f}" fill="white"/>',
+    ]
+    for e in lay.edges:
+        color = GROWTH_COLOR if e.grown else NESTED_COLOR if e.nested else EDGE_COLOR
+        marker = "G" if e.grown else "N" if e.nested else ""
+        dash = ' stroke-dasharray="6,4"' if e.nested else ""
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in e.points)
+        out.append(
+            f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="{3 if e.grown else 1.5}"'
+            f'{dash} marker-end="url(#arrow{marker})"/>'
+        )
+    for e in lay.edges:
+        if not e.lines:
+            continue
+        x, y, w, h = e.label_box
+        color = GROWTH_COLOR if e.grown else "#343a40"
+        out.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="3" fill="white" '
+            f'stroke="{color if e.grown else "#dee2e6"}"/>'
+        )
+        for i, t in enumerate(e.lines):
+            out.append(_svg_text(x + 5, y + 3 + lay.small * 1.35 * (i + 0.8), t, lay.small, color))
+    for b in lay.boxes.values():
+        x, y = b.x - b.w / 2, b.y
+        fill = "#fff9db" if b.kind == "request" else "#e7f5ff" if b.kind == "source" else "#f8f9fa"
+        stroke = GROWTH_COLOR if b.grows else NESTED_COLOR if b.nested else "#495057"
+        dash = ' stroke-dasharray="6,4"' if b.nested else ""
+        out.append(f"<g><title>{html.escape(b.title)}</title>")
+        out.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{b.w:.1f}" height="{b.h:.1f}" rx="6" fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="{2.5 if b.grows else 1.2}"{dash}/>'
+        )
+        out.append(_svg_text(x + 8, y + 8 + lay.font, b.title, lay.font, bold=True))
+        ty = y + 8 + lay.line
+        for t in b.lines:
+            ty += lay.small * 1.35
+            out.append(_svg_text(x + 8, ty - 3, t, lay.small, "#495057"))
+        for t in b.warn:
+            ty += lay.small * 1.35
+            out.append(_svg_text(x + 8, ty - 3, t, lay.small, GROWTH_COLOR, bold=True))
+        out.append("</g>")
+    ly = lay.height - 8 - len(lay.legend) * lay.small * 1.35
+    for t in lay.legend:
+        ly += lay.small * 1.35
+        out.append(_svg_text(16, ly, t, lay.small, "#868e96"))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# PNG (Pillow)
+
+
+def _font(size: float) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # pragma: no cover - Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def to_png(obj: Any, path: str | os.PathLike[str], request: BatchRequest | None = None, scale: float = 1.5) -> str:
+    """Draw the pipeline to a PNG file with Pillow (no Graphviz needed); returns the path."""
+    from PIL import Image, ImageDraw
+
+    g = _as_graph(obj, request)
+    font_size = 13.0 * scale
+    regular = _font(font_size)
+    small_font = _font(font_size - 2 * scale)
+    cache: dict[tuple[str, float], float] = {}
+
+    def measure(text: str, size: float, bold: bool) -> float:
+        f = regular if size >= font_size else small_font
+        key = (text, size)
+        if key not in cache:
+            cache[key] = float(f.getlength(text)) * (1.06 if bold else 1.0)
+        return cache[key]
+
+    lay = layout(g, measure, font_size)
+    img = Image.new("RGB", (int(lay.width) + 1, int(lay.height) + 1), "white")
+    draw = ImageDraw.Draw(img)
+    lw = max(1, round(1.5 * scale))
+    for e in lay.edges:
+        color = GROWTH_COLOR if e.grown else NESTED_COLOR if e.nested else EDGE_COLOR
+        width = max(2, round(3 * scale)) if e.grown else lw
+        pts = e.points
+        for (x0, y0), (x1, y1) in itertools.pairwise(pts):
+            if e.nested:
+                _dashed(draw, (x0, y0), (x1, y1), color, width, 6 * scale)
+            else:
+                draw.line([(x0, y0), (x1, y1)], fill=color, width=width)
+        (xa, _), (xb, yb) = pts[-2], pts[-1]
+        size = 6 * scale
+        if abs(xb - xa) < 0.5:
+            draw.polygon([(xb, yb), (xb - size, yb - 1.6 * size), (xb + size, yb - 1.6 * size)], fill=color)
+    for e in lay.edges:
+        if not e.lines:
+            continue
+        x, y, w, h = e.label_box
+        color = GROWTH_COLOR if e.grown else "#343a40"
+        draw.rounded_rectangle(
+            [x, y, x + w, y + h],
+            radius=3 * scale,
+            fill="white",
+            outline=GROWTH_COLOR if e.grown else "#dee2e6",
+            width=lw,
+        )
+        for i, t in enumerate(e.lines):
+            draw.text((x + 5, y + 3 + lay.small * 1.35 * i), t, fill=color, font=small_font)
+    for b in lay.boxes.values():
+        x, y = b.x - b.w / 2, b.y
+        fill = "#fff9db" if b.kind == "request" else "#e7f5ff" if b.kind == "source" else "#f8f9fa"
+        stroke = GROWTH_COLOR if b.grows else NESTED_COLOR if b.nested else "#495057"
+        draw.rounded_rectangle(
+            [x, y, x + b.w, y + b.h],
+            radius=6 * scale,
+            fill=fill,
+            outline=stroke,
+            width=max(2, round(2.5 * scale)) if b.grows else lw,
+        )
+        if b.nested:
+            _dashed_rect(draw, x, y, b.w, b.h, fill)
+        draw.text((x + 8, y + 8), b.title, fill="#212529", font=regular)
+        draw.text((x + 8.6, y + 8), b.title, fill="#212529", font=regular)  # poor man's bold
+        ty = y + 8 + lay.line
+        for t in b.lines:
+            draw.text((x + 8, ty), t, fill="#495057", font=small_font)
+            ty += lay.small * 1.35
+        for t in b.warn:
+            draw.text((x + 8, ty), t, fill=GROWTH_COLOR, font=small_font)
+            draw.text((x + 8.5, ty), t, fill=GROWTH_COLOR, font=small_font)
+            ty += lay.small * 1.35
+    ly = lay.height - 8 - len(lay.legend) * lay.small * 1.35
+    for t in lay.legend:
+        draw.text((16, ly), t, fill="#868e96", font=small_font)
+        ly += lay.small * 1.35
+    path = os.fspath(path)
+    img.save(path)
+    return path
+
+
+def _dashed(draw: Any, a: tuple[float, float], b: tuple[float, float], color: str, width: int, dash: float) -> None:
+    (x0, y0), (x1, y1) = a, b
+    length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-6)
+    n = int(length // (2 * dash)) + 1
+    for i in range(n):
+        t0, t1 = (2 * i * dash) / length, min(1.0, (2 * i + 1) * dash / length)
+        draw.line(
+            [(x0 + (x1 - x0) * t0, y0 + (y1 - y0) * t0), (x0 + (x1 - x0) * t1, y0 + (y1 - y0) * t1)],
+            fill=color,
+            width=width,
+        )
+
+
+def _dashed_rect(draw: Any, x: float, y: float, w: float, h: float, fill: str) -> None:
+    """Break the outline into dashes by painting gaps in the fill colour."""
+    step = 12.0
+    for i in range(int(w // step)):
+        gx = x + 8 + i * step
+        if gx + 5 < x + w - 8:
+            draw.line([(gx, y), (gx + 5, y)], fill="white", width=3)
+            draw.line([(gx, y + h), (gx + 5, y + h)], fill="white", width=3)
+
+
+# ------------------------------------------------------------------------------------------------
+# render
+
+
+FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".txt": "text"}
+
+
+def graphviz_available() -> bool:
+    """True if the Graphviz ``dot`` program is on PATH."""
+    return shutil.which("dot") is not None
+
+
+def render(obj: Any, path: str | os.PathLike[str], request: BatchRequest | None = None, engine: str = "auto") -> str:
+    """Write a picture of the pipeline to ``path``; the format follows the suffix.
+
+    Args:
+        obj: a pipeline (or node) or a graph from :func:`to_networkx`.
+        path: ``.svg`` or ``.png`` (a picture), ``.dot``/``.gv`` (Graphviz source), ``.mmd``
+            (Mermaid), ``.txt`` (a text tree).
+        request: negotiate this request and label the edges with it (pipelines only).
+        engine: ``"auto"`` (Graphviz ``dot`` if on PATH, else pure Python), ``"dot"`` or
+            ``"python"``.
+
+    Returns:
+        ``path`` as a string.
+
+    Raises:
+        ConfigError: an unknown suffix or engine, or ``engine="dot"`` without Graphviz.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    fmt = FORMATS.get(suffix)
+    if fmt is None:
+        raise ConfigError(f"render: cannot write {path!r}; use one of {', '.join(sorted(FORMATS))} as the file suffix.")
+    if engine not in ("auto", "dot", "python"):
+        raise ConfigError(f"render: engine must be 'auto', 'dot' or 'python', got {engine!r}.")
+    if engine == "dot" and not graphviz_available():
+        raise ConfigError(
+            "render: engine='dot' needs the Graphviz program dot on PATH; install graphviz or use engine='python'."
+        )
+    g = _as_graph(obj, request)
+    if fmt in ("dot", "mermaid", "text"):
+        text = {"dot": to_dot, "mermaid": to_mermaid, "text": to_text}[fmt](g)
+        _atomic_write_text(path, text)
+        return path
+    if engine != "python" and graphviz_available():
+        _run_dot(to_dot(g), fmt, path)
+        return path
+    if fmt == "svg":
+        _atomic_write_text(path, to_svg(g))
+        return path
+    return to_png(g, path)
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _run_dot(source: str, fmt: str, path: str) -> None:
+    dot = shutil.which("dot")
+    assert dot is not None
+    result = subprocess.run(
+        [dot, f"-T{fmt}", "-o", path], input=source.encode(), capture_output=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        raise ConfigError(
+            f"render: Graphviz dot failed ({result.stderr.decode(errors='replace').strip()[:200]}); "
+            "use engine='python' to draw without Graphviz."
+        )
+
+
+__all__ = [
+    "Layout",
+    "describe_spec",
+    "graphviz_available",
+    "layout",
+    "render",
+    "to_dot",
+    "to_mermaid",
+    "to_networkx",
+    "to_png",
+    "to_svg",
+    "to_text",
+    "upstream_requests",
+]

@@ -1,0 +1,226 @@
+"""Snapshot: write batches to HDF5 files, placed in world coordinates, atomically."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from flowgraph.array import Array
+from flowgraph.batch import Batch
+from flowgraph.errors import ConfigError, SetupError
+from flowgraph.graph import Graph
+from flowgraph.keys import Key
+from flowgraph.provider import BatchFilter
+from flowgraph.request import BatchRequest
+from flowgraph.validate import any_key, number
+
+
+def write_batch(
+    path: str,
+    batch: Batch,
+    dataset_names: Mapping[Key, str],
+    compression: str | None = "gzip",
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write the keys of ``dataset_names`` found in ``batch`` to the HDF5 file ``path``, atomically.
+
+    Arrays become datasets with ``resolution`` (voxel size) and ``offset`` (world begin of the
+    ROI) attributes, so ``Hdf5Source`` reads them back at the same world coordinates. Graphs
+    become groups with ``ids``, ``locations`` (world units), ``edges`` and one dataset per
+    attribute. The file is written under a temporary name in the same directory and renamed
+    into place, so a reader never sees a partial file.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # a unique temporary name beside the target (same file system, so the rename is atomic)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            for name, value in (attrs or {}).items():
+                f.attrs[name] = value
+            for key, name in dataset_names.items():
+                if key not in batch:
+                    continue
+                value = batch[key]
+                if isinstance(value, Array):
+                    data = np.ascontiguousarray(value.data)
+                    kwargs: dict[str, Any] = {}
+                    if compression is not None and data.ndim > 0 and data.size > 1:
+                        kwargs["compression"] = compression
+                    ds = f.create_dataset(name, data=data, **kwargs)
+                    if not value.spec.nonspatial:
+                        ds.attrs["resolution"] = np.asarray(tuple(value.voxel_size), dtype=np.int64)
+                        ds.attrs["offset"] = np.asarray(tuple(value.roi.offset), dtype=np.int64)
+                else:
+                    assert isinstance(value, Graph)
+                    group = f.create_group(name)
+                    group.create_dataset("ids", data=value.ids)
+                    group.create_dataset("locations", data=value.locations)
+                    group.create_dataset("edges", data=value.edges)
+                    for attr, column in value.attributes.items():
+                        group.create_dataset(f"attributes/{attr}", data=column)
+                    group.attrs["roi_offset"] = np.asarray(tuple(value.roi.offset), dtype=np.int64)
+                    group.attrs["roi_shape"] = np.asarray(tuple(value.roi.shape), dtype=np.int64)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Snapshot(BatchFilter):
+    """Write every ``every``-th batch to an HDF5 file, to look at what the network sees.
+
+    Args:
+        dataset_names: key -> dataset (or group, for graphs) name in the file, e.g.
+            ``{RAW: "volumes/raw", LABELS: "volumes/labels/neuron_ids"}``.
+        output_dir: directory of the files (created if missing).
+        output_filename: file name pattern; ``{iteration}`` (and its alias ``{id}``) is the
+            batch counter of this build, starting at 0; format specs work
+            (``"{iteration:06d}.h5"``).
+        every: write batch 0, ``every``, ``2 * every``, ...; 0 never writes.
+        additional_request: keys (and ROIs) to fetch and write only for written batches; they
+            are not passed downstream.
+        compression: h5py compression of the datasets (``"gzip"``, ``"lzf"`` or None).
+
+    Requires: the keys of ``additional_request`` (the other keys are written if requested).
+
+    Updates: nothing; batches pass unchanged.
+
+    Request: unchanged, except that written batches also ask upstream for ``additional_request``
+    (ROIs of keys already requested are unioned).
+
+    Randomness: none. The counter is per node and build (guarded by a lock); put Snapshot
+    downstream of PreCache, or each worker process counts on its own.
+
+    Raises:
+        ConfigError: bad arguments.
+        SetupError: a key of ``additional_request`` is not provided upstream.
+
+    Example:
+        >>> import numpy as np, os, tempfile, flowgraph as fg
+        >>> raw = fg.ArrayKey("RAW")
+        >>> source = fg.ArraySource(raw, fg.Array(np.arange(16, dtype=np.uint8).reshape(4, 4),
+        ...                         fg.ArraySpec(roi=fg.Roi((0, 0), (8, 8)), voxel_size=(2, 2))))
+        >>> out = tempfile.mkdtemp()
+        >>> request = fg.BatchRequest(random_seed=0)
+        >>> request[raw] = fg.ArraySpec(roi=fg.Roi((2, 2), (4, 4)))
+        >>> with fg.build(source + fg.Snapshot({raw: "raw"}, output_dir=out)) as p:
+        ...     _ = p.request_batch(request)
+        >>> sorted(os.listdir(out))
+        ['0.h5']
+        >>> with fg.build(fg.Hdf5Source(os.path.join(out, "0.h5"), {raw: "raw"})) as p:
+        ...     p.spec[raw].roi
+        Roi([2:6, 2:6])
+    """
+
+    def __init__(
+        self,
+        dataset_names: Mapping[Key, str],
+        output_dir: str | os.PathLike[str] = "snapshots",
+        output_filename: str = "{iteration}.h5",
+        every: int = 1,
+        additional_request: BatchRequest | None = None,
+        compression: str | None = "gzip",
+    ) -> None:
+        if not isinstance(dataset_names, Mapping) or not dataset_names:
+            raise ConfigError(
+                f"Snapshot: dataset_names must be a non-empty dict of key -> dataset name, got {dataset_names!r}."
+            )
+        for key, name in dataset_names.items():
+            any_key("Snapshot", "dataset_names", key)
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"Snapshot: dataset_names[{key}] must be a dataset name string, got {name!r}.")
+        self.dataset_names = dict(dataset_names)
+        if not isinstance(output_dir, (str, os.PathLike)):
+            raise ConfigError(f"Snapshot: output_dir must be a path, got {output_dir!r}.")
+        self.output_dir = os.fspath(output_dir)
+        if not isinstance(output_filename, str):
+            raise ConfigError(f"Snapshot: output_filename must be a string pattern, got {output_filename!r}.")
+        try:
+            output_filename.format(iteration=0, id=0)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(
+                f"Snapshot: output_filename {output_filename!r} is not a valid pattern ({e}); "
+                "use {iteration} (or {id}) as the only field, e.g. '{iteration:06d}.h5'."
+            ) from e
+        self.output_filename = output_filename
+        self.every = number("Snapshot", "every", every, 0, integer=True)
+        if additional_request is not None and not isinstance(additional_request, BatchRequest):
+            raise ConfigError(
+                f"Snapshot: additional_request must be a BatchRequest, got {type(additional_request).__name__}."
+            )
+        self.additional_request = additional_request
+        if compression not in (None, "gzip", "lzf", "szip"):
+            raise ConfigError(f"Snapshot: compression must be 'gzip', 'lzf' or None, got {compression!r}.")
+        self.compression = compression
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def name(self) -> str:
+        return "Snapshot(" + ", ".join(str(k) for k in self.dataset_names) + ")"
+
+    def setup(self) -> None:
+        with self._lock:
+            self._count = 0
+        for key in self.additional_request or ():
+            if key not in self.upstream_spec:
+                raise SetupError(
+                    f"{self.name}: additional_request asks for {key}, which is not provided upstream "
+                    f"(available: {', '.join(map(str, self.upstream_spec)) or 'nothing'}); add a source for it."
+                )
+
+    def _next(self) -> int:
+        with self._lock:
+            iteration = self._count
+            self._count += 1
+        return iteration
+
+    def _with_additional(self, request: BatchRequest) -> BatchRequest:
+        upstream = request.copy()
+        for key, spec in (self.additional_request or {}).items():
+            if key in upstream and upstream[key].roi is not None and spec.roi is not None:
+                merged = upstream[key].copy()
+                merged.roi = merged.roi.union(spec.roi)  # type: ignore[union-attr]
+                upstream[key] = merged
+            elif key not in upstream:
+                upstream[key] = spec.copy()
+        return upstream
+
+    def dry_run_requests(self, request: BatchRequest) -> list[BatchRequest]:
+        """The request sent upstream for a written batch (used by ``fg.to_networkx``)."""
+        return [self._with_additional(request)]
+
+    def provide(self, request: BatchRequest) -> Batch:
+        iteration = self._next()
+        write = self.every > 0 and iteration % self.every == 0
+        upstream_request = self._with_additional(request) if write and self.additional_request else request
+        batch = self.upstream.request_batch(upstream_request)
+        if write:
+            t0 = time.perf_counter()
+            filename = self.output_filename.format(iteration=iteration, id=iteration)
+            attrs: dict[str, Any] = {"iteration": iteration}
+            if request.random_seed is not None:
+                attrs["random_seed"] = np.int64(request.random_seed)
+            write_batch(os.path.join(self.output_dir, filename), batch, self.dataset_names, self.compression, attrs)
+            batch.profiling.append((self.name, "process", time.perf_counter() - t0))
+        return batch
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+__all__ = ["Snapshot", "write_batch"]

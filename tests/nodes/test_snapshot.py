@@ -1,0 +1,168 @@
+"""Snapshot: batches written to HDF5 land back at the same world coordinates; writes are atomic."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+from contract_cases import coordinate_volume
+
+import flowgraph as fg
+from flowgraph.nodes.snapshot import write_batch
+
+RAW = fg.ArrayKey("RAW")
+LABELS = fg.ArrayKey("LABELS")
+EXTRA = fg.ArrayKey("EXTRA")
+POINTS = fg.GraphKey("POINTS")
+VS = (4, 2, 2)
+OFFSET = (40, -20, 60)  # world units, on the grid
+SHAPE = (6, 20, 20)
+
+
+def sources() -> fg.Pipeline:
+    coords = coordinate_volume(SHAPE)
+    roi = fg.Roi(OFFSET, tuple(s * v for s, v in zip(SHAPE, VS)))
+    labels = (coords + 2**40).astype(np.uint64)  # ids beyond 2**32
+    return (
+        fg.ArraySource(RAW, fg.Array(coords.astype(np.int64), fg.ArraySpec(roi=roi, voxel_size=VS))),
+        fg.ArraySource(LABELS, fg.Array(labels, fg.ArraySpec(roi=roi, voxel_size=VS, interpolatable=False))),
+        fg.ArraySource(EXTRA, fg.Array(-coords.astype(np.int64), fg.ArraySpec(roi=roi, voxel_size=VS))),
+    ) + fg.MergeProvider()
+
+
+def request(seed: int = 0) -> fg.BatchRequest:
+    req = fg.BatchRequest(random_seed=seed)
+    req[RAW] = fg.ArraySpec(roi=fg.Roi((48, -16, 64), (12, 20, 16)))
+    req[LABELS] = fg.ArraySpec(roi=fg.Roi((52, -12, 68), (4, 8, 8)))
+    return req
+
+
+def test_round_trip_through_hdf5_source_keeps_world_coordinates(tmp_path: str) -> None:
+    snapshot = fg.Snapshot({RAW: "volumes/raw", LABELS: "volumes/labels"}, output_dir=str(tmp_path))
+    with fg.build(sources() + snapshot) as p:
+        delivered = p.request_batch(request())
+    path = os.path.join(tmp_path, "0.h5")
+    assert sorted(os.listdir(tmp_path)) == ["0.h5"]
+    with h5py.File(path, "r") as f:
+        assert f["volumes/raw"].attrs["resolution"].tolist() == list(VS)
+        assert f["volumes/raw"].attrs["offset"].tolist() == [48, -16, 64]
+        assert f["volumes/raw"].compression == "gzip"
+        assert f.attrs["iteration"] == 0 and f.attrs["random_seed"] == 0
+    source = fg.Hdf5Source(path, {RAW: "volumes/raw", LABELS: "volumes/labels"})
+    with fg.build(source) as p:
+        assert p.spec[RAW].roi == fg.Roi((48, -16, 64), (12, 20, 16))
+        assert p.spec[LABELS].roi == fg.Roi((52, -12, 68), (4, 8, 8))
+        assert p.spec[LABELS].dtype == np.uint64
+        back = p.request_batch(request())
+    for key in (RAW, LABELS):
+        assert back[key].spec.roi == delivered[key].spec.roi
+        np.testing.assert_array_equal(back[key].data, delivered[key].data)
+    # exact coordinates: RAW's first voxel is world (48, -16, 64) = voxel (2, 2, 2) of the source
+    assert back[RAW].data[0, 0, 0] == 2 * 10000 + 2 * 100 + 2
+    assert back[LABELS].data[0, 0, 0] == 2**40 + 3 * 10000 + 4 * 100 + 4
+    assert delivered[RAW].data.shape == (3, 10, 8)
+
+
+def test_every_and_counter_per_build(tmp_path: str) -> None:
+    snapshot = fg.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), output_filename="b{iteration:03d}.h5", every=2)
+    pipeline = sources() + snapshot
+    with fg.build(pipeline) as p:
+        for seed in range(5):
+            p.request_batch(request(seed))
+    assert sorted(os.listdir(tmp_path)) == ["b000.h5", "b002.h5", "b004.h5"]
+    with h5py.File(os.path.join(tmp_path, "b002.h5"), "r") as f:
+        assert f.attrs["iteration"] == 2 and f.attrs["random_seed"] == 2
+    with fg.build(pipeline) as p:  # a new build counts from 0 again and overwrites
+        p.request_batch(request(7))
+    with h5py.File(os.path.join(tmp_path, "b000.h5"), "r") as f:
+        assert f.attrs["random_seed"] == 7
+
+
+def test_every_zero_never_writes(tmp_path: str) -> None:
+    with fg.build(sources() + fg.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), every=0)) as p:
+        p.request_batch(request())
+    assert os.listdir(tmp_path) == []
+
+
+def test_additional_request_is_written_but_not_passed_on(tmp_path: str) -> None:
+    extra = fg.BatchRequest()
+    extra[EXTRA] = fg.ArraySpec(roi=fg.Roi((40, -20, 60), (8, 8, 8)))
+    extra[RAW] = fg.ArraySpec(roi=fg.Roi((40, -20, 60), (8, 8, 8)))  # unioned with the requested RAW
+    snapshot = fg.Snapshot({RAW: "raw", EXTRA: "extra"}, output_dir=str(tmp_path), additional_request=extra)
+    with fg.build(sources() + snapshot) as p:
+        batch = p.request_batch(request())
+        g = fg.to_networkx(p, request())
+    assert set(batch) == {RAW, LABELS}
+    assert batch[RAW].spec.roi == request()[RAW].roi
+    with h5py.File(os.path.join(tmp_path, "0.h5"), "r") as f:
+        assert f["extra"].attrs["offset"].tolist() == [40, -20, 60]
+        np.testing.assert_array_equal(f["extra"][...], -coordinate_volume(SHAPE)[:2, :4, :4])
+        assert f["raw"].attrs["offset"].tolist() == [40, -20, 60]
+        assert f["raw"].shape == (5, 12, 10)  # union of [40:60, -20:4, 60:80] and the request
+    # the dry run shows the additional request on Snapshot's upstream edge
+    (edge,) = [e for _, v, e in g.edges(data=True) if g.nodes[v]["cls"] == "Snapshot"]
+    assert "EXTRA" in edge["rois"]
+
+
+def test_graphs_are_written(tmp_path: str) -> None:
+    roi = fg.Roi((0, 0), (10, 10))
+    graph = fg.Graph(
+        [3, 7], [[1.5, 2.0], [6.0, 8.5]], fg.GraphSpec(roi=roi), attributes={"w": np.array([0.5, 2.0])}, edges=[[3, 7]]
+    )
+    batch = fg.Batch({POINTS: graph})
+    path = os.path.join(tmp_path, "g.h5")
+    write_batch(path, batch, {POINTS: "points"})
+    with h5py.File(path, "r") as f:
+        assert f["points/ids"][...].tolist() == [3, 7]
+        np.testing.assert_array_equal(f["points/locations"][...], [[1.5, 2.0], [6.0, 8.5]])
+        assert f["points/edges"][...].tolist() == [[3, 7]]
+        assert f["points/attributes/w"][...].tolist() == [0.5, 2.0]
+        assert f["points"].attrs["roi_shape"].tolist() == [10, 10]
+
+
+def test_a_failed_write_leaves_no_file(tmp_path: str) -> None:
+    roi = fg.Roi((0, 0), (10, 10))
+    unstorable = np.array([{"a": 1}, {"b": 2}], dtype=object)
+    graph = fg.Graph([1, 2], [[1.0, 1.0], [2.0, 2.0]], fg.GraphSpec(roi=roi), attributes={"bad": unstorable})
+    path = os.path.join(tmp_path, "x.h5")
+    with pytest.raises(TypeError, match="Object dtype"):
+        write_batch(path, fg.Batch({POINTS: graph}), {POINTS: "points"})
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_existing_file_is_replaced_whole(tmp_path: str) -> None:
+    path = os.path.join(tmp_path, "0.h5")
+    with h5py.File(path, "w") as f:
+        f["stale"] = np.zeros(3)
+    with fg.build(sources() + fg.Snapshot({RAW: "raw"}, output_dir=str(tmp_path))) as p:
+        p.request_batch(request())
+    with h5py.File(path, "r") as f:
+        assert list(f) == ["raw"]
+    assert os.listdir(tmp_path) == ["0.h5"]
+
+
+def test_missing_additional_key_is_a_setup_error(tmp_path: str) -> None:
+    extra = fg.BatchRequest()
+    extra[fg.ArrayKey("NOPE")] = fg.ArraySpec(roi=fg.Roi((0, 0, 0), (4, 2, 2)))
+    pipeline = sources() + fg.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), additional_request=extra)
+    with pytest.raises(fg.SetupError, match=r"Snapshot\(RAW\): additional_request asks for NOPE"), fg.build(pipeline):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dataset_names": []}, "dataset_names must be a non-empty dict"),
+        ({"dataset_names": {RAW: ""}}, r"dataset_names\[RAW\] must be a dataset name"),
+        ({"output_filename": "{n}.h5"}, "output_filename '{n}.h5' is not a valid pattern"),
+        ({"every": 1.5}, "every must be an integer"),
+        ({"compression": "zstd"}, "compression must be"),
+        ({"additional_request": "RAW"}, "additional_request must be a BatchRequest"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, match: str) -> None:
+    args = {"dataset_names": {RAW: "raw"}, **kwargs}
+    with pytest.raises(fg.ConfigError, match=match):
+        fg.Snapshot(**args)
