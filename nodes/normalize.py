@@ -23,11 +23,10 @@ def default_factor(dtype: np.dtype) -> float:
 
 
 def normalize(data: np.ndarray, factor: float, dtype: np.dtype) -> np.ndarray:
-    """``data * factor`` as ``dtype`` (a new array; one pass)."""
-    out = data.astype(dtype, copy=True)
-    if factor != 1.0:
-        out *= dtype.type(factor)
-    return out
+    """``data * factor`` as ``dtype`` (a new array, converted and scaled in one pass)."""
+    if factor == 1.0:
+        return data.astype(dtype, copy=True)
+    return np.multiply(data, dtype.type(factor), dtype=dtype)
 
 
 class Normalize(BatchFilter):
