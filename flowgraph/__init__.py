@@ -26,8 +26,10 @@ from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec
 from flowgraph.visualize import render, to_dot, to_mermaid, to_networkx
 
-from flowgraph import nodes  # noqa: E402  (after the engine: nodes import it)
-from flowgraph.nodes import *  # noqa: F403,E402
+# isort: split
+# the node library last: its modules import the engine
+from flowgraph import nodes
+from flowgraph.nodes import *  # noqa: F403
 
 __version__ = "0.1.0"
 

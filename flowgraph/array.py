@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from flowgraph.coordinate import Coordinate
@@ -10,9 +12,10 @@ from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec
 
 
-def voxel_shape(roi: Roi, voxel_size: Coordinate) -> tuple[int, ...]:
-    """Number of voxels per axis of a grid-aligned ``roi``."""
-    return tuple(s // v for s, v in zip(roi.shape, voxel_size))  # type: ignore[operator]
+def voxel_shape(roi: Roi, voxel_size: Iterable[int | None]) -> tuple[int, ...]:
+    """Number of voxels per axis of a grid-aligned, bounded ``roi``."""
+    vs = voxel_size if isinstance(voxel_size, Coordinate) else Coordinate(voxel_size)
+    return tuple(s // v for s, v in zip(roi.shape.ints(), vs.ints()))
 
 
 class Array:
@@ -47,10 +50,8 @@ class Array:
             if not spec.roi.is_bounded():
                 raise ConfigError(f"Array: roi {spec.roi} is unbounded; an array's roi must be bounded on every axis.")
             if data.ndim < spec.roi.dims:
-                raise ConfigError(
-                    f"Array: data has {data.ndim} axes but roi {spec.roi} has {spec.roi.dims}."
-                )
-            if spec.roi.snap_to_grid(spec.voxel_size) != spec.roi:
+                raise ConfigError(f"Array: data has {data.ndim} axes but roi {spec.roi} has {spec.roi.dims}.")
+            if not spec.roi.on_grid(spec.voxel_size):
                 raise ConfigError(
                     f"Array: roi {spec.roi} is not on the grid of voxel_size {spec.voxel_size}; "
                     "snap it with roi.snap_to_grid(voxel_size)."
@@ -81,14 +82,12 @@ class Array:
         if not self.roi.contains(roi):
             raise BatchContractError(f"Array.crop: {roi} is not inside the array's ROI {self.roi}.")
         vs = self.voxel_size
-        if roi.snap_to_grid(vs) != roi:
+        if not roi.on_grid(vs):
             raise BatchContractError(f"Array.crop: {roi} is not on the voxel grid {vs}.")
-        local = (roi.begin - self.roi.begin) // vs
-        shape = roi.shape // vs
+        local = ((roi.begin - self.roi.begin) // vs).ints()
+        shape = (roi.shape // vs).ints()
         lead = self.data.ndim - roi.dims
-        index = (slice(None),) * lead + tuple(
-            slice(b, b + s) for b, s in zip(local, shape)  # type: ignore[operator]
-        )
+        index = (slice(None),) * lead + tuple(slice(b, b + s) for b, s in zip(local, shape))
         return Array.trusted(self.data[index], self.spec, roi)
 
     def moved(self, roi: Roi) -> Array:
@@ -112,7 +111,10 @@ class Array:
         return new
 
     def __repr__(self) -> str:
-        return f"Array(shape={self.data.shape}, dtype={self.data.dtype}, roi={self.spec.roi}, voxel_size={self.spec.voxel_size})"
+        return (
+            f"Array(shape={self.data.shape}, dtype={self.data.dtype}, roi={self.spec.roi}, "
+            f"voxel_size={self.spec.voxel_size})"
+        )
 
 
 __all__ = ["Array", "voxel_shape"]

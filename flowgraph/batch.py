@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, overload
 
 from flowgraph.array import Array
 from flowgraph.errors import ConfigError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.profiling import profile_table
 from flowgraph.specs import SpecMap
 
 Data = Array | Graph
@@ -29,6 +30,13 @@ class Batch(MutableMapping[Key, Data]):
         for key, value in (items or {}).items():
             self[key] = value
 
+    # the value of an ArrayKey is an Array, that of a GraphKey a Graph (``__setitem__`` checks)
+    @overload
+    def __getitem__(self, key: ArrayKey) -> Array: ...
+    @overload
+    def __getitem__(self, key: GraphKey) -> Graph: ...
+    @overload
+    def __getitem__(self, key: Key) -> Data: ...
     def __getitem__(self, key: Key) -> Data:
         return self._data[key]
 
@@ -69,11 +77,7 @@ class Batch(MutableMapping[Key, Data]):
 
     def profile_table(self) -> list[dict[str, Any]]:
         """Timings summed per node: ``[{"node", "prepare", "process"}]``, upstream first."""
-        rows: dict[str, dict[str, Any]] = {}
-        for node, phase, seconds in self.profiling:
-            row = rows.setdefault(node, {"node": node, "prepare": 0.0, "process": 0.0})
-            row[phase] = row.get(phase, 0.0) + seconds
-        return list(rows.values())
+        return profile_table(self.profiling)
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}: {v!r}" for k, v in self._data.items())

@@ -18,7 +18,10 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from flowgraph.keys import Key
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -275,7 +278,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.workers:
         pipeline = pipeline + _precache(args.workers)
     if args.snapshot_every:
-        names = {k: f"volumes/{k.name.lower()}" for k in request if isinstance(k, fg.ArrayKey)}
+        names: dict[Key, str] = {k: f"volumes/{k.name.lower()}" for k in request if isinstance(k, fg.ArrayKey)}
         if not names:
             raise UsageError("--snapshot-every: the request has no arrays to write.")
         pipeline = pipeline + fg.Snapshot(names, output_dir=args.snapshot_dir, every=args.snapshot_every)

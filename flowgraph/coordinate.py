@@ -10,13 +10,13 @@ from typing import Any, SupportsIndex, overload
 from flowgraph.errors import ConfigError
 
 
-
 def _as_int(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value).is_integer():
-            return int(value)
+    whole = not isinstance(value, bool) and (
+        isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    )
+    if not whole:
         raise ConfigError(
             f"Coordinate: entries must be integers or None, got {value!r}; "
             "world coordinates are integral, round them first."
@@ -40,6 +40,8 @@ class Coordinate(tuple[int | None, ...]):
     def __new__(cls, *values: Any) -> Coordinate:
         if len(values) == 1 and isinstance(values[0], Iterable) and not isinstance(values[0], str):
             values = tuple(values[0])
+        if all(type(v) is int or v is None for v in values):  # the hot path: no conversion needed
+            return super().__new__(cls, values)
         return super().__new__(cls, (_as_int(v) for v in values))
 
     @property
@@ -61,11 +63,9 @@ class Coordinate(tuple[int | None, ...]):
                 f"Coordinate: cannot combine {len(self)}-D {tuple(self)} with "
                 f"{len(other)}-D {tuple(other)}; give both the same number of axes."
             )
-        return Coordinate(
-            None if a is None or b is None else op(a, b) for a, b in zip(self, other)
-        )
+        return Coordinate(None if a is None or b is None else op(a, b) for a, b in zip(self, other))
 
-    def __add__(self, other: Any) -> Coordinate:  # type: ignore[override]
+    def __add__(self, other: Any) -> Coordinate:
         return self._zip(other, lambda a, b: a + b)
 
     __radd__ = __add__
@@ -76,7 +76,7 @@ class Coordinate(tuple[int | None, ...]):
     def __rsub__(self, other: Any) -> Coordinate:
         return self._zip(other, lambda a, b: b - a)
 
-    def __mul__(self, other: Any) -> Coordinate:  # type: ignore[override]
+    def __mul__(self, other: Any) -> Coordinate:
         return self._zip(other, lambda a, b: a * b)
 
     __rmul__ = __mul__
@@ -112,10 +112,16 @@ class Coordinate(tuple[int | None, ...]):
     def lcm(self, other: Any) -> Coordinate:
         return self._zip(other, math.lcm)
 
+    def ints(self) -> tuple[int, ...]:
+        """The entries as plain ints, for a bounded Coordinate (ConfigError if an entry is None)."""
+        if not self.is_bounded():
+            raise ConfigError(f"Coordinate: {tuple(self)} is unbounded; expected integers on every axis.")
+        return tuple(v for v in self if v is not None)
+
     def product(self) -> int:
         if not self.is_bounded():
             raise ConfigError(f"Coordinate: {tuple(self)} is unbounded; it has no product.")
-        return math.prod(v for v in self if v is not None)
+        return math.prod(self.ints())
 
     def __repr__(self) -> str:
         return f"Coordinate{tuple(self)!r}".replace(",)", ")")

@@ -50,7 +50,9 @@ class Graph:
         if loc.size == 0 and not len(ids_a):
             loc = np.zeros((0, dims))
         if loc.shape != (len(ids_a), dims):
-            raise ConfigError(f"Graph: {len(ids_a)} ids need locations of shape ({len(ids_a)}, {dims}), got {loc.shape}.")
+            raise ConfigError(
+                f"Graph: {len(ids_a)} ids need locations of shape ({len(ids_a)}, {dims}), got {loc.shape}."
+            )
         if len(np.unique(ids_a)) != len(ids_a):
             raise ConfigError("Graph: point ids must be unique.")
         attrs = {name: np.asarray(v) for name, v in (attributes or {}).items()}
@@ -106,9 +108,9 @@ class Graph:
 def inside(locations: np.ndarray, roi: Roi) -> np.ndarray:
     """Boolean mask of the rows of ``locations`` with ``begin <= p < end`` on every bounded axis."""
     keep = np.ones(len(locations), dtype=bool)
-    for d, (b, e) in enumerate(zip(roi.begin, roi.end)):
-        if b is not None:
-            keep &= (locations[:, d] >= b) & (locations[:, d] < e)  # type: ignore[operator]
+    for d, axis in enumerate(roi.bounds()):
+        if axis is not None:
+            keep &= (locations[:, d] >= axis[0]) & (locations[:, d] < axis[1])
     return keep
 
 

@@ -13,7 +13,6 @@ from flowgraph.provider import BatchFilter, BatchProvider, add_context
 from flowgraph.request import BatchRequest, fresh_seed
 from flowgraph.specs import ArraySpec, ProviderSpec
 
-
 _SEED_MODULUS = 2**63
 
 
@@ -111,7 +110,8 @@ class Pipeline:
         for node in self.nodes():
             if id(node) in seen:
                 raise PipelineError(
-                    f"{node.name}: appears twice in the pipeline; a node keeps per-pipeline state, create a second instance."
+                    f"{node.name}: appears twice in the pipeline; a node keeps per-pipeline state, create a second "
+                    "instance."
                 )
             seen[id(node)] = node
         done: list[tuple[BatchProvider, list[Pipeline]]] = []
@@ -239,7 +239,7 @@ def normalize_request(request: BatchRequest, spec: ProviderSpec, owner: str = "r
         roi = rspec.roi
         if request.is_centred(key):
             roi = roi.shift(-(roi.offset % vs))
-        if roi.snap_to_grid(vs) != roi:
+        if not roi.on_grid(vs):
             raise RequestError(
                 f"{owner}: {key} is requested at {roi}, which is not on its voxel grid {vs}; "
                 "make offset and shape multiples of the voxel size."

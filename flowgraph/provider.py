@@ -8,12 +8,13 @@ class crops the result to what the caller asked and checks it against the node's
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flowgraph.array import voxel_shape
+from flowgraph.array import Array, voxel_shape
 from flowgraph.batch import Batch
 from flowgraph.errors import BatchContractError, RequestError, SetupError
 from flowgraph.keys import ArrayKey, GraphKey, Key
@@ -73,13 +74,21 @@ class BatchProvider:
     def rng(self, request: BatchRequest, *path: int) -> np.random.Generator:
         """This node's generator for ``request`` (derived from its seed and the node's place)."""
         if request.random_seed is None:
-            raise RequestError(f"{self.name}: the request has no random_seed; request batches through a built pipeline.")
+            raise RequestError(
+                f"{self.name}: the request has no random_seed; request batches through a built pipeline."
+            )
         return generator(request.random_seed, self._position, *path)
 
     @property
     def name(self) -> str:
-        keys = [str(v) for v in vars(self).values() if isinstance(v, (ArrayKey, GraphKey))]
-        return f"{type(self).__name__}({', '.join(keys)})" if keys else type(self).__name__
+        """The class name and the keys it was configured with, e.g. ``IntensityAugment(RAW)``."""
+        cached: str | None = self.__dict__.get("_name_cache")
+        if cached is None:
+            keys = [str(v) for v in vars(self).values() if isinstance(v, (ArrayKey, GraphKey))]
+            cached = f"{type(self).__name__}({', '.join(keys)})" if keys else type(self).__name__
+            if self._spec is not None:  # configured and built: cache it (used for every profiling entry)
+                self.__dict__["_name_cache"] = cached
+        return cached
 
     # -- composition -------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Pipeline:
@@ -104,7 +113,8 @@ class BatchProvider:
             if offered is None:
                 raise RequestError(
                     f"{self.name}: {key} is requested but not provided here (available: "
-                    f"{', '.join(map(str, spec)) or 'nothing'}); add a source for {key} upstream or drop it from the request."
+                    f"{', '.join(map(str, spec)) or 'nothing'}); add a source for {key} upstream or drop it from the "
+                    "request."
                 )
             if rspec.roi is not None and offered.roi is not None and not offered.roi.contains(rspec.roi):
                 raise RequestError(
@@ -137,6 +147,7 @@ class BatchFilter(BatchProvider):
       updates, at the requested ROIs.
     - ``process(batch, request)``: ``batch`` holds exactly the dependencies. Return a Batch of
       the keys this node updates or provides, or modify ``batch`` in place and return None.
+      A node whose ``prepare`` returns ``(deps, state)`` declares ``process(batch, request, state)``.
     """
 
     _updated: frozenset[Key] = frozenset()
@@ -178,7 +189,7 @@ class BatchFilter(BatchProvider):
                 deps[key] = request[key].copy()
         return deps
 
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
+    def process(self, batch: Batch, request: BatchRequest, *state: Any) -> Batch | None:
         return None
 
     def provide(self, request: BatchRequest) -> Batch:
@@ -209,10 +220,7 @@ class BatchFilter(BatchProvider):
         t2 = time.perf_counter()
         inputs = upstream_batch.crop(deps)
         try:
-            if state is _NO_STATE:
-                result = self.process(inputs, request)
-            else:
-                result = self.process(inputs, request, state)  # type: ignore[call-arg]
+            result = self.process(inputs, request) if state is _NO_STATE else self.process(inputs, request, state)
         except Exception as e:
             add_context(e, f"while {self.name} processed {describe(deps)}")
             raise
@@ -223,7 +231,7 @@ class BatchFilter(BatchProvider):
         outputs = inputs if result is None else result
         batch = Batch()
         batch.profiling = upstream_batch.profiling
-        for key, spec in request.items():
+        for key in request:
             if key in outputs and (key in self._updated or key in self._provided):
                 value = outputs[key]
             elif key in upstream_batch:
@@ -255,6 +263,8 @@ def snap_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest:
         offered = node.upstream_spec.get(key)
         vs = spec.voxel_size or getattr(offered, "voxel_size", None)
         if vs is None or len(vs) != spec.roi.dims:
+            continue
+        if spec.roi.on_grid(vs):
             continue
         roi = spec.roi.snap_to_grid(vs, "grow")
         if roi != spec.roi:
@@ -290,38 +300,46 @@ def merge_request(node: BatchFilter, request: BatchRequest, deps: BatchRequest) 
 
 
 def finish(node: BatchProvider, batch: Batch, request: BatchRequest) -> Batch:
-    """Crop ``batch`` to ``request`` and check it against ``node``'s promises."""
+    """Crop ``batch`` to ``request`` and check it against ``node``'s promises.
+
+    A filter's pass-through keys hold what its upstream delivered and checked already; only the
+    keys the node updates or provides are checked again.
+    """
     out = Batch()
     out.profiling = batch.profiling
+    passed = isinstance(node, BatchFilter)
     for key, rspec in request.items():
         if key not in batch:
             raise BatchContractError(
                 f"{node.name}: returned no {key}, which was requested; the node must deliver every requested key."
             )
         value = batch[key]
+        if passed and key not in node._updated and key not in node._provided:  # type: ignore[attr-defined]
+            out[key] = value if rspec.roi is None or value.spec.roi == rspec.roi else value.crop(rspec.roi)
+            continue
         if rspec.roi is not None:
             if value.spec.roi is None or not value.spec.roi.contains(rspec.roi):
                 raise BatchContractError(
                     f"{node.name}: returned {key} at {value.spec.roi}, which does not cover the requested {rspec.roi}."
                 )
-            if isinstance(value.spec, ArraySpec):
-                _check_voxel_size(node, key, value.spec, rspec)  # type: ignore[arg-type]
+            if isinstance(value.spec, ArraySpec) and isinstance(rspec, ArraySpec):
+                _check_voxel_size(node, key, value.spec, rspec)
             try:
                 value = value.crop(rspec.roi)
             except BatchContractError as e:
                 raise BatchContractError(
                     f"{node.name}: returned {key} that cannot be cropped to the request; {e}"
                 ) from None
-        if isinstance(value.spec, ArraySpec):
-            _check_array(node, key, value, rspec)  # type: ignore[arg-type]
+        if isinstance(value, Array) and isinstance(rspec, ArraySpec):
+            _check_array(node, key, value, rspec)
         out[key] = value
     return out
 
 
-def _check_array(node: BatchProvider, key: Key, array: Any, rspec: ArraySpec) -> None:
+def _check_array(node: BatchProvider, key: Key, array: Array, rspec: ArraySpec) -> None:
     spec = array.spec
     offered = node.spec.get(key)
-    if offered is not None and offered.dtype is not None and array.data.dtype != offered.dtype:
+    if isinstance(offered, ArraySpec) and offered.dtype is not None and array.data.dtype != offered.dtype:
         raise BatchContractError(
             f"{node.name}: returned {key} as {array.data.dtype}, but announced {offered.dtype}; "
             "convert the data or announce the right dtype in setup()."
@@ -329,7 +347,7 @@ def _check_array(node: BatchProvider, key: Key, array: Any, rspec: ArraySpec) ->
     if spec.nonspatial:
         return
     _check_voxel_size(node, key, spec, rspec)
-    expected = voxel_shape(spec.roi, spec.voxel_size)
+    expected = voxel_shape(array.roi, array.voxel_size)
     if array.data.shape[array.data.ndim - len(expected) :] != expected:
         raise BatchContractError(
             f"{node.name}: returned {key} with data shape {array.data.shape}, but its ROI {spec.roi} at voxel size "
@@ -344,7 +362,7 @@ def _check_voxel_size(node: BatchProvider, key: Key, spec: ArraySpec, rspec: Arr
         raise BatchContractError(
             f"{node.name}: returned {key} at voxel size {spec.voxel_size}, but {rspec.voxel_size} was requested."
         )
-    if spec.roi is not None and spec.voxel_size is not None and spec.roi.snap_to_grid(spec.voxel_size) != spec.roi:
+    if spec.roi is not None and spec.voxel_size is not None and not spec.roi.on_grid(spec.voxel_size):
         raise BatchContractError(
             f"{node.name}: returned {key} at {spec.roi}, which is not on its voxel grid {spec.voxel_size}; "
             "place arrays at multiples of the voxel size."
@@ -355,10 +373,8 @@ def add_context(error: BaseException, text: str) -> None:
     """Note where ``error`` happened, once: the innermost node that saw it says so."""
     if not getattr(error, "_flowgraph_context", False):
         error.add_note(text)
-        try:
+        with contextlib.suppress(AttributeError):  # exceptions with __slots__ take no new attributes
             error._flowgraph_context = True  # type: ignore[attr-defined]
-        except AttributeError:  # pragma: no cover - exceptions with __slots__
-            pass
 
 
 def describe(request: BatchRequest) -> str:

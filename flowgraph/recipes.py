@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 from flowgraph.keys import ArrayKey
 from flowgraph.pipeline import Pipeline
@@ -26,7 +27,11 @@ ARTIFACTS = ArrayKey("ARTIFACTS")
 ARTIFACTS_MASK = ArrayKey("ARTIFACTS_MASK")
 
 #: ElasticAugment parameters of the CREMI recipe (voxels at 40 x 4 x 4 nm, radians)
-CREMI_ELASTIC = {"control_point_spacing": [4, 40, 40], "jitter_sigma": [0, 2, 2], "rotation_interval": [0, math.pi / 2]}
+CREMI_ELASTIC: dict[str, Any] = {
+    "control_point_spacing": [4, 40, 40],
+    "jitter_sigma": [0, 2, 2],
+    "rotation_interval": [0, math.pi / 2],
+}
 
 
 def artifact_pipeline(

@@ -42,7 +42,9 @@ class BatchRequest(SpecMap):
     def __init__(self, specs: Any = None, random_seed: int | None = None) -> None:
         super().__init__(specs)
         if random_seed is not None and (
-            isinstance(random_seed, bool) or not isinstance(random_seed, numbers.Integral) or not 0 <= random_seed <= _MAX_SEED
+            isinstance(random_seed, bool)
+            or not isinstance(random_seed, numbers.Integral)
+            or not 0 <= random_seed <= _MAX_SEED
         ):
             raise ConfigError(f"BatchRequest: random_seed must be an int in [0, 2**63), got {random_seed!r}.")
         self.random_seed: int | None = None if random_seed is None else int(random_seed)
@@ -63,14 +65,16 @@ class BatchRequest(SpecMap):
         pipeline snaps the offset onto the array's grid when the request is made.
         """
         shp = Coordinate(shape)
-        if not shp.is_bounded() or any(s <= 0 for s in shp):  # type: ignore[operator]
+        if not shp.is_bounded() or any(s <= 0 for s in shp.ints()):
             raise ConfigError(f"BatchRequest.add({key}): shape must be positive integers, got {tuple(shp)}.")
         offset = -(shp // 2)
         if isinstance(key, ArrayKey):
             vs = None if voxel_size is None else Coordinate(voxel_size)
             if vs is not None:
                 if len(vs) != len(shp) or any(v is None or v <= 0 for v in vs):
-                    raise ConfigError(f"BatchRequest.add({key}): voxel_size must be {len(shp)} positive integers, got {voxel_size!r}.")
+                    raise ConfigError(
+                        f"BatchRequest.add({key}): voxel_size must be {len(shp)} positive integers, got {voxel_size!r}."
+                    )
                 if shp % vs != Coordinate((0,) * len(shp)):
                     raise ConfigError(
                         f"BatchRequest.add({key}): shape {shp} is not a multiple of voxel_size {vs}; "

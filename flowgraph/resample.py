@@ -27,7 +27,9 @@ import dataclasses
 import itertools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numba
 import numpy as np
@@ -91,7 +93,7 @@ def _executor() -> ThreadPoolExecutor:
         return _pool[1]
 
 
-def _run(kernel, args: tuple, n: int) -> None:  # type: ignore[no-untyped-def]
+def _run(kernel: Callable[..., None], args: tuple[Any, ...], n: int) -> None:
     threads = min(num_threads(), n)
     if threads <= 1:
         kernel(*args, 0, n)
@@ -103,7 +105,7 @@ def _run(kernel, args: tuple, n: int) -> None:  # type: ignore[no-untyped-def]
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _coordinate(d, k, i, j, alpha, beta, shift, field, c0, weights):  # type: ignore[no-untyped-def]
+def _coordinate(d, k, i, j, alpha, beta, shift, field, c0, weights):
     c = c0[j]
     return (
         alpha[d]
@@ -119,7 +121,7 @@ def _coordinate(d, k, i, j, alpha, beta, shift, field, c0, weights):  # type: ig
 
 
 @numba.njit(nogil=True, cache=True)
-def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # type: ignore[no-untyped-def]
+def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop):
     height, width = src.shape[1], src.shape[2]
     ymax, xmax = height - 1.0, width - 1.0
     for k in range(start, stop):
@@ -140,7 +142,7 @@ def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop
 
 
 @numba.njit(nogil=True, cache=True)
-def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # type: ignore[no-untyped-def]
+def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, start, stop):
     depth, height, width = src.shape
     zmax, ymax, xmax = depth - 1.0, height - 1.0, width - 1.0
     for k in range(start, stop):
@@ -162,7 +164,7 @@ def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # 
 
 
 @numba.njit(nogil=True, cache=True)
-def _warp_nearest(src, alpha, beta, shift, field, c0, weights, out, start, stop):  # type: ignore[no-untyped-def]
+def _warp_nearest(src, alpha, beta, shift, field, c0, weights, out, start, stop):
     depth, height, width = src.shape
     for k in range(start, stop):
         for i in range(out.shape[1]):

@@ -36,9 +36,7 @@ class Roi:
         off = _coordinate(offset, "offset")
         shp = _coordinate(shape, "shape")
         if len(off) != len(shp):
-            raise ConfigError(
-                f"Roi: offset {tuple(off)} and shape {tuple(shp)} have different numbers of axes."
-            )
+            raise ConfigError(f"Roi: offset {tuple(off)} and shape {tuple(shp)} have different numbers of axes.")
         if any(s is not None and s < 0 for s in shp):
             raise ConfigError(f"Roi: shape {tuple(shp)} has a negative extent; use a shape >= 0.")
         # an axis is unbounded as a whole: no offset or no shape means (-inf, inf)
@@ -72,6 +70,10 @@ class Roi:
     def center(self) -> Coordinate:
         return self._offset + self._shape // 2
 
+    def bounds(self) -> tuple[tuple[int, int] | None, ...]:
+        """Per axis ``(begin, end)``, or None where the axis is unbounded."""
+        return tuple(None if o is None or s is None else (o, o + s) for o, s in zip(self._offset, self._shape))
+
     def is_bounded(self) -> bool:
         return self._shape.is_bounded()
 
@@ -86,9 +88,7 @@ class Roi:
         if not isinstance(other, Roi):
             raise ConfigError(f"Roi.{what}: expected a Roi, got {type(other).__name__}.")
         if other.dims != self.dims:
-            raise ConfigError(
-                f"Roi.{what}: cannot combine a {self.dims}-D {self} with a {other.dims}-D {other}."
-            )
+            raise ConfigError(f"Roi.{what}: cannot combine a {self.dims}-D {self} with a {other.dims}-D {other}.")
 
     def contains(self, other: Roi | Iterable[int]) -> bool:
         """True if ``other`` (a Roi or a point) lies inside; an empty Roi is inside anything."""
@@ -96,17 +96,14 @@ class Roi:
             point = Coordinate(other)
             if len(point) != self.dims:
                 raise ConfigError(f"Roi.contains: the point {tuple(point)} is not {self.dims}-D like {self}.")
-            return all(
-                b is None or (b <= p < e)  # type: ignore[operator]
-                for b, e, p in zip(self.begin, self.end, point)
-            )
+            return all(axis is None or axis[0] <= p < axis[1] for axis, p in zip(self.bounds(), point.ints()))
         self._check_dims(other, "contains")
         if other.empty():
             return True
-        for b, e, ob, oe in zip(self.begin, self.end, other.begin, other.end):
-            if b is None:
+        for axis, other_axis in zip(self.bounds(), other.bounds()):
+            if axis is None:
                 continue
-            if ob is None or ob < b or oe > e:  # type: ignore[operator]
+            if other_axis is None or other_axis[0] < axis[0] or other_axis[1] > axis[1]:
                 return False
         return True
 
@@ -117,16 +114,15 @@ class Roi:
     def intersect(self, other: Roi) -> Roi:
         """The common part; an empty Roi (shape 0 on some axis) when there is none."""
         self._check_dims(other, "intersect")
-        begin, end = [], []
-        for b, e, ob, oe in zip(self.begin, self.end, other.begin, other.end):
-            if b is None:
-                begin.append(ob)
-                end.append(oe)
-            elif ob is None:
+        begin: list[int | None] = []
+        end: list[int | None] = []
+        for axis, other_axis in zip(self.bounds(), other.bounds()):
+            if axis is None or other_axis is None:
+                b, e = axis or other_axis or (None, None)
                 begin.append(b)
                 end.append(e)
             else:
-                nb, ne = max(b, ob), min(e, oe)  # type: ignore[type-var]
+                nb, ne = max(axis[0], other_axis[0]), min(axis[1], other_axis[1])
                 begin.append(nb)
                 end.append(max(nb, ne))
         return Roi.from_begin_end(begin, end)
@@ -138,14 +134,15 @@ class Roi:
             return other
         if other.empty():
             return self
-        begin, end = [], []
-        for b, e, ob, oe in zip(self.begin, self.end, other.begin, other.end):
-            if b is None or ob is None:
+        begin: list[int | None] = []
+        end: list[int | None] = []
+        for axis, other_axis in zip(self.bounds(), other.bounds()):
+            if axis is None or other_axis is None:
                 begin.append(None)
                 end.append(None)
             else:
-                begin.append(min(b, ob))
-                end.append(max(e, oe))  # type: ignore[type-var]
+                begin.append(min(axis[0], other_axis[0]))
+                end.append(max(axis[1], other_axis[1]))
         return Roi.from_begin_end(begin, end)
 
     @staticmethod
@@ -171,16 +168,19 @@ class Roi:
         """
         vs = Coordinate(voxel_size)
         if len(vs) != self.dims or any(v is None or v <= 0 for v in vs):
-            raise ConfigError(f"Roi.snap_to_grid: voxel_size must be {self.dims} positive integers, got {voxel_size!r}.")
+            raise ConfigError(
+                f"Roi.snap_to_grid: voxel_size must be {self.dims} positive integers, got {voxel_size!r}."
+            )
         if mode not in ("grow", "shrink", "closest"):
             raise ConfigError(f"Roi.snap_to_grid: mode must be 'grow', 'shrink' or 'closest', got {mode!r}.")
-        begin, end = [], []
-        for b, e, v in zip(self.begin, self.end, vs):
-            if b is None:
+        begin: list[int | None] = []
+        end: list[int | None] = []
+        for axis, v in zip(self.bounds(), vs.ints()):
+            if axis is None:
                 begin.append(None)
                 end.append(None)
                 continue
-            assert e is not None and v is not None
+            b, e = axis
             if mode == "grow":
                 nb, ne = (b // v) * v, -((-e) // v) * v
             elif mode == "shrink":
@@ -191,11 +191,16 @@ class Roi:
             end.append(max(nb, ne))
         return Roi.from_begin_end(begin, end)
 
+    def on_grid(self, voxel_size: Any) -> bool:
+        """True if every bounded begin and end is a multiple of ``voxel_size`` (cheap; no new Roi)."""
+        for b, s, v in zip(self._offset, self._shape, voxel_size):  # noqa: SIM110 (a loop is faster than all())
+            if b is not None and (b % v or s % v):
+                return False
+        return True
+
     def to_slices(self) -> tuple[slice, ...]:
         """Slices selecting this Roi from an array whose origin is 0 (world = index units)."""
-        return tuple(
-            slice(None) if b is None else slice(b, e) for b, e in zip(self.begin, self.end)
-        )
+        return tuple(slice(None) if b is None else slice(b, e) for b, e in zip(self.begin, self.end))
 
     def squeeze(self, dim: int = 0) -> Roi:
         """This Roi without axis ``dim``."""
@@ -234,9 +239,7 @@ class Roi:
     __truediv__ = __floordiv__
 
     def __str__(self) -> str:
-        return "[" + ", ".join(
-            ":" if b is None else f"{b}:{e}" for b, e in zip(self.begin, self.end)
-        ) + "]"
+        return "[" + ", ".join(":" if b is None else f"{b}:{e}" for b, e in zip(self.begin, self.end)) + "]"
 
     def __repr__(self) -> str:
         return f"Roi({self})"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class ArraySpec:
         self.roi = _roi_or_none("ArraySpec", self.roi)
         if self.voxel_size is not None:
             vs = Coordinate(self.voxel_size)
-            if not vs.is_bounded() or any(v <= 0 for v in vs):  # type: ignore[operator]
+            if not vs.is_bounded() or any(v <= 0 for v in vs.ints()):
                 raise ConfigError(f"ArraySpec: voxel_size must be positive integers, got {tuple(vs)}.")
             self.voxel_size = vs
         if self.dtype is not None:
@@ -54,7 +55,7 @@ class ArraySpec:
             raise ConfigError(f"ArraySpec: interpolatable must be a bool, got {self.interpolatable!r}.")
 
     def copy(self) -> ArraySpec:
-        return dataclasses.replace(self)
+        return copy.copy(self)  # fields are immutable values; skips re-validation
 
     def update(self, other: ArraySpec) -> ArraySpec:
         """A copy with every field that ``other`` sets (not None) taken from ``other``."""
@@ -77,7 +78,7 @@ class GraphSpec:
         self.roi = _roi_or_none("GraphSpec", self.roi)
 
     def copy(self) -> GraphSpec:
-        return dataclasses.replace(self)
+        return copy.copy(self)  # fields are immutable values; skips re-validation
 
     def update(self, other: GraphSpec) -> GraphSpec:
         new = self.copy()
@@ -112,6 +113,13 @@ class SpecMap(MutableMapping[Key, Spec]):
         for key, spec in items:
             self[key] = spec
 
+    # the spec of an ArrayKey is an ArraySpec, that of a GraphKey a GraphSpec (``__setitem__`` checks)
+    @overload
+    def __getitem__(self, key: ArrayKey) -> ArraySpec: ...
+    @overload
+    def __getitem__(self, key: GraphKey) -> GraphSpec: ...
+    @overload
+    def __getitem__(self, key: Key) -> Spec: ...
     def __getitem__(self, key: Key) -> Spec:
         try:
             return self._specs[key]

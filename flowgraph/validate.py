@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -14,6 +14,10 @@ from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.specs import ArraySpec, ProviderSpec
 
 
+@overload
+def array_key(node: str, param: str, value: Any, optional: Literal[False] = False) -> ArrayKey: ...
+@overload
+def array_key(node: str, param: str, value: Any, optional: bool) -> ArrayKey | None: ...
 def array_key(node: str, param: str, value: Any, optional: bool = False) -> ArrayKey | None:
     if value is None and optional:
         return None
@@ -22,6 +26,10 @@ def array_key(node: str, param: str, value: Any, optional: bool = False) -> Arra
     return value
 
 
+@overload
+def graph_key(node: str, param: str, value: Any, optional: Literal[False] = False) -> GraphKey: ...
+@overload
+def graph_key(node: str, param: str, value: Any, optional: bool) -> GraphKey | None: ...
 def graph_key(node: str, param: str, value: Any, optional: bool = False) -> GraphKey | None:
     if value is None and optional:
         return None
@@ -36,11 +44,26 @@ def any_key(node: str, param: str, value: Any) -> Key:
     return value
 
 
+@overload
+def number(
+    node: str,
+    param: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    integer: Literal[False] = False,
+) -> float: ...
+@overload
+def number(
+    node: str, param: str, value: Any, low: float | None = None, high: float | None = None, *, integer: Literal[True]
+) -> int: ...
 def number(
     node: str, param: str, value: Any, low: float | None = None, high: float | None = None, integer: bool = False
-) -> Any:
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or (not integer and not np.isfinite(value)):
+) -> int | float:
+    # a flag rather than isinstance() in the condition: narrowed to numbers.Real, ``value`` would lose
+    # its comparisons and int() in the type stubs
+    valid = not isinstance(value, bool) and isinstance(value, numbers.Integral if integer else numbers.Real)
+    if not valid or (not integer and not np.isfinite(value)):
         raise ConfigError(f"{node}: {param} must be {'an integer' if integer else 'a finite number'}, got {value!r}.")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{node}: {param} must lie in [{low}, {high}], got {value!r}.")

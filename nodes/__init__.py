@@ -8,22 +8,38 @@ if __name__ != "flowgraph.nodes":  # pragma: no cover - guards against a wrong i
 
 from .array_source import ArraySource
 from .crop import Crop
+from .defect_augment import DefectAugment
+from .elastic_augment import ElasticAugment
 from .hdf5_source import Hdf5Source
+from .intensity_augment import IntensityAugment
 from .merge_provider import MergeProvider
 from .normalize import Normalize
 from .pad import Pad
+from .pre_cache import PreCache
+from .print_profiling_stats import PrintProfilingStats
 from .random_location import RandomLocation
 from .random_provider import RandomProvider
 from .reject import Reject
+from .simple_augment import SimpleAugment
+from .snapshot import Snapshot
+from .stack import Stack
 
 __all__ = [
     "ArraySource",
     "Crop",
+    "DefectAugment",
+    "ElasticAugment",
     "Hdf5Source",
+    "IntensityAugment",
     "MergeProvider",
     "Normalize",
     "Pad",
+    "PreCache",
+    "PrintProfilingStats",
     "RandomLocation",
     "RandomProvider",
     "Reject",
+    "SimpleAugment",
+    "Snapshot",
+    "Stack",
 ]

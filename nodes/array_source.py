@@ -63,6 +63,6 @@ class ArraySource(BatchProvider):
         spec = request[self.key]
         part = self.array.crop(spec.roi) if spec.roi is not None else self.array
         out = Array(part.data.copy(), part.spec)
-        out.spec.interpolatable = self.spec[self.key].interpolatable  # type: ignore[union-attr]
+        out.spec.interpolatable = self.spec[self.key].interpolatable
         batch[self.key] = out
         return batch

@@ -87,8 +87,8 @@ class Crop(BatchFilter):
             pos = self.fraction_positive or (0.0,) * dims
             if len(neg) != dims or len(pos) != dims:
                 raise SetupError(f"{self.name}: fractions need {dims} entries for {self.key}, one per axis.")
-            cut_neg = Coordinate(int(s * f) for s, f in zip(roi.shape, neg))  # type: ignore[arg-type]
-            cut_pos = Coordinate(int(s * f) for s, f in zip(roi.shape, pos))  # type: ignore[arg-type]
+            cut_neg = Coordinate(int(s * f) for s, f in zip(roi.shape.ints(), neg))
+            cut_pos = Coordinate(int(s * f) for s, f in zip(roi.shape.ints(), pos))
             roi = roi.grow(-cut_neg, -cut_pos)
         if isinstance(spec, ArraySpec) and spec.voxel_size is not None:
             roi = roi.snap_to_grid(spec.voxel_size, mode="shrink")

@@ -114,8 +114,9 @@ def translate(grown: np.ndarray, start: np.ndarray, shape: tuple[int, ...], orde
     return out
 
 
-def fold(grown: np.ndarray, margin: int, point: np.ndarray, normal: np.ndarray, strength: float,
-         order: int = 1) -> np.ndarray:
+def fold(
+    grown: np.ndarray, margin: int, point: np.ndarray, normal: np.ndarray, strength: float, order: int = 1
+) -> np.ndarray:
     """A fold through one section: content pushed towards a line (plane), the line set to 0.
 
     ``grown`` is the section with ``margin`` extra voxels on every side; the result has the
@@ -229,7 +230,7 @@ class DefectAugment(BatchFilter):
         axis: int = 0,
         p: float = 1.0,
     ) -> None:
-        self.intensities: ArrayKey = array_key(_NAME, "intensities", intensities)  # type: ignore[assignment]
+        self.intensities: ArrayKey = array_key(_NAME, "intensities", intensities)
         self.prob_missing = probability(_NAME, "prob_missing", prob_missing)
         self.prob_low_contrast = probability(_NAME, "prob_low_contrast", prob_low_contrast)
         self.prob_artifact = probability(_NAME, "prob_artifact", prob_artifact)
@@ -335,8 +336,10 @@ class DefectAugment(BatchFilter):
             return deps, None
         vs = getattr(spec, "voxel_size", None) or self._voxel_size
         shape = spec.roi.shape // vs
-        kinds = section_kinds(rng.random(shape[self.axis]), (
-            self.prob_missing, self.prob_low_contrast, self.prob_artifact, self.prob_deform))
+        kinds = section_kinds(
+            rng.random(shape[self.axis]),
+            (self.prob_missing, self.prob_low_contrast, self.prob_artifact, self.prob_deform),
+        )
         folds = int(np.count_nonzero(kinds == DEFORM))
         plane = [s for d, s in enumerate(shape) if d != self.axis]
         points = rng.random((folds, len(plane))) * np.asarray(plane, dtype=np.float64) - 0.5
@@ -345,13 +348,11 @@ class DefectAugment(BatchFilter):
         artifact_seed = int(rng.integers(2**63))
         margin = math.ceil(self.deformation_strength) if folds else 0
         if margin:
-            grow = Coordinate(0 if d == self.axis else margin * v for d, v in enumerate(vs))  # type: ignore[arg-type]
+            grow = Coordinate(0 if d == self.axis else margin * v for d, v in enumerate(vs))
             spec.roi = spec.roi.grow(grow, grow)
         return deps, DefectPlan(kinds, margin, points, normals, artifact_seed)
 
-    def process(  # type: ignore[override]
-        self, batch: Batch, request: BatchRequest, plan: DefectPlan | None
-    ) -> Batch | None:
+    def process(self, batch: Batch, request: BatchRequest, plan: DefectPlan | None) -> Batch | None:
         if plan is None:
             return None
         array = batch[self.intensities]
@@ -386,29 +387,38 @@ class DefectAugment(BatchFilter):
             grown = np.take(data, i, axis=axis)  # (channels..., in-plane...) with the margin
             section = visible[_section_index(data.ndim, axis, i)]
             channels = grown.reshape((-1, *grown.shape[lead:]))
-            result = np.stack([
-                fold(c, plan.margin, plan.fold_points[n], plan.fold_normals[n], self.deformation_strength, self._order)
-                for c in channels
-            ])
+            result = np.stack(
+                [
+                    fold(
+                        c,
+                        plan.margin,
+                        plan.fold_points[n],
+                        plan.fold_normals[n],
+                        self.deformation_strength,
+                        self._order,
+                    )
+                    for c in channels
+                ]
+            )
             section[...] = result.reshape(section.shape)
         return Batch({self.intensities: Array.trusted(visible, array.spec, target)})
 
     def _artifact(self, target: Roi, i: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Artifact intensities and alpha for section ``i`` of ``target``, from the artifact source."""
         assert self.artifact_source is not None and self.artifacts is not None and self.artifacts_mask is not None
-        step = self._voxel_size[self.axis]
-        offset = list(target.offset)
-        shape = list(target.shape)
-        offset[self.axis] += i * step  # type: ignore[operator]
+        step = self._voxel_size.ints()[self.axis]
+        offset = list(target.offset.ints())
+        shape = list(target.shape.ints())
+        offset[self.axis] += i * step
         shape[self.axis] = step
         roi = Roi(offset, shape)
         request = BatchRequest(random_seed=derive_seed(seed, i))
         request[self.artifacts] = ArraySpec(roi=roi, voxel_size=self._voxel_size)
         request[self.artifacts_mask] = ArraySpec(roi=roi, voxel_size=self._voxel_size)
         artifacts = self.artifact_source.request_batch(request)
-        artifact = artifacts[self.artifacts].data  # type: ignore[union-attr]
-        alpha = artifacts[self.artifacts_mask].data  # type: ignore[union-attr]
-        dtype = self.spec[self.intensities].dtype  # type: ignore[union-attr,index]
+        artifact = artifacts[self.artifacts].data
+        alpha = artifacts[self.artifacts_mask].data
+        dtype = self.spec[self.intensities].dtype
         return artifact.astype(dtype, copy=False), alpha.astype(dtype, copy=False)
 
 

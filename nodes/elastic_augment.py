@@ -212,7 +212,8 @@ def separable_map(transform: Transform, roi: Roi, voxel_size: Coordinate) -> Sep
         voxel_size = Coordinate((1, *voxel_size))
     v = np.asarray(voxel_size, dtype=np.float64)
     begin = np.asarray(roi.begin, dtype=np.float64)
-    shape = tuple(int(s // w) for s, w in zip(roi.shape, voxel_size))  # type: ignore[operator]
+    nz, ny, nx = (roi.shape // voxel_size).ints()  # 3-D from here on
+    shape = (nz, ny, nx)
     first_centre = begin + 0.5 * v
     alpha = (t.center + t.matrix @ (first_centre - t.center)) / v - 0.5
     beta = t.matrix * v[None, :] / v[:, None]
@@ -224,22 +225,20 @@ def separable_map(transform: Transform, roi: Roi, voxel_size: Coordinate) -> Sep
     field = np.zeros((3, shape[0], shape[1], size), dtype=np.float32)
     c0 = np.zeros(shape[2], dtype=np.int64)
     weights = np.zeros((shape[2], 4), dtype=np.float32)
-    jittered = [d for d in range(3) if t.coefficients[d] is not None]
+    jittered = {d: c for d, c in enumerate(t.coefficients) if c is not None}
     if jittered:
+        grid_shape = next(iter(jittered.values())).shape
         u = (axes[2] - t.grid_begin[2]) / t.grid_spacing[2]
         index = np.floor(u).astype(np.int64)
         c0 = np.clip(index - 1, 0, size - 4)
         weights = bspline_taps(u - index).astype(np.float32)
         leading = [
-            bspline_weights(axes[e], t.grid_begin[e], t.grid_spacing[e], t.coefficients[jittered[0]].shape[e]).astype(  # type: ignore[union-attr]
-                np.float32
-            )
+            bspline_weights(axes[e], t.grid_begin[e], t.grid_spacing[e], grid_shape[e]).astype(np.float32)
             for e in range(2)
         ]
-        for d in jittered:
-            coefficients = t.coefficients[d].astype(np.float32) / np.float32(v[d])  # type: ignore[union-attr]
-            field[d] = separable_apply(coefficients, leading)
-    return SeparableMap(alpha, beta, shift, field, c0, weights, shape)  # type: ignore[arg-type]
+        for d, c in jittered.items():
+            field[d] = separable_apply(c.astype(np.float32) / np.float32(v[d]), leading)
+    return SeparableMap(alpha, beta, shift, field, c0, weights, shape)
 
 
 def bspline_taps(f: np.ndarray) -> np.ndarray:
@@ -256,7 +255,7 @@ def _lift(t: Transform) -> Transform:
         matrix,
         np.concatenate([[-1.0], t.grid_begin]),
         np.concatenate([[1.0], t.grid_spacing]),
-        [None] + [None if c is None else c[None] for c in t.coefficients],
+        [None, *(None if c is None else c[None] for c in t.coefficients)],
     )
 
 
@@ -406,11 +405,16 @@ class ElasticAugment(BatchFilter):
         maps = {}
         for key, spec in spatial.items():
             dep = spec.copy()
-            # arrays: the map of their voxels; graphs: of the finest voxels of their ROI
-            step = spec.voxel_size if isinstance(spec, ArraySpec) else voxel_size
-            roi = spec.roi if isinstance(spec, ArraySpec) else spec.roi.snap_to_grid(step)  # type: ignore[union-attr,arg-type]
-            m = separable_map(transform, roi, step)  # type: ignore[arg-type]
-            dep.roi = read_roi(m, step)  # type: ignore[arg-type]
+            assert spec.roi is not None  # spatial holds only specs with a ROI
+            # arrays: the map of their voxels (the pipeline gave them a voxel size); graphs: of the
+            # finest voxels of their ROI
+            if isinstance(spec, ArraySpec):
+                assert spec.voxel_size is not None
+                step, roi = spec.voxel_size, spec.roi
+            else:
+                step, roi = voxel_size, spec.roi.snap_to_grid(voxel_size)
+            m = separable_map(transform, roi, step)
+            dep.roi = read_roi(m, step)
             if isinstance(spec, ArraySpec):
                 maps[key] = m
             deps[key] = dep

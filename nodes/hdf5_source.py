@@ -53,6 +53,13 @@ def dataset_roi(dataset: h5py.Dataset, given: ArraySpec, channels_first: bool, w
     return Roi(offset, Coordinate(spatial) * voxel_size), voxel_size
 
 
+def _dataset_names(f: h5py.File) -> list[str]:
+    """The paths of every dataset in ``f``."""
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names
+
+
 class Hdf5Source(BatchProvider):
     """Provide arrays read lazily from datasets of an HDF5 file.
 
@@ -137,7 +144,9 @@ class Hdf5Source(BatchProvider):
             try:
                 self._file = h5py.File(self.filename, "r")
             except OSError as e:
-                raise SetupError(f"{self.name}: cannot open {self.filename!r} as HDF5 ({e}); is it an HDF5 file?") from e
+                raise SetupError(
+                    f"{self.name}: cannot open {self.filename!r} as HDF5 ({e}); is it an HDF5 file?"
+                ) from e
             self._pid = os.getpid()
         return self._file
 
@@ -146,8 +155,7 @@ class Hdf5Source(BatchProvider):
         self._origins: dict[ArrayKey, Coordinate] = {}
         for key, path in self.datasets.items():
             if path not in f or not isinstance(f[path], h5py.Dataset):
-                found = []
-                f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) else None)
+                found = _dataset_names(f)
                 raise SetupError(
                     f"{self.name}: dataset {path!r} for {key} is not in {self.filename!r} "
                     f"(it holds {', '.join(found[:8]) or 'no datasets'}); fix the path in datasets."
@@ -177,20 +185,22 @@ class Hdf5Source(BatchProvider):
     def provide(self, request: BatchRequest) -> Batch:
         f = self._open()
         batch = Batch()
-        for key, rspec in request.items():
+        for key, rspec in request.array_specs().items():  # request_batch checked: only keys of self.datasets
             spec = self.spec[key]
-            assert isinstance(spec, ArraySpec) and spec.voxel_size is not None
+            assert spec.voxel_size is not None  # setup() gives every array a voxel size
             roi = rspec.roi if rspec.roi is not None else spec.roi
             assert roi is not None
-            begin = (roi.begin - self._origins[key]) // spec.voxel_size  # type: ignore[index,operator]
-            shape = roi.shape // spec.voxel_size
-            spatial = tuple(slice(b, b + s) for b, s in zip(begin, shape))  # type: ignore[operator]
+            begin = ((roi.begin - self._origins[key]) // spec.voxel_size).ints()
+            shape = (roi.shape // spec.voxel_size).ints()
+            spatial = tuple(slice(b, b + s) for b, s in zip(begin, shape))
             ds = f[self.datasets[key]]
             channels = (slice(None),) * (ds.ndim - roi.dims)
             if self.channels_first:
                 data = ds[channels + spatial]
             else:
-                data = np.moveaxis(ds[spatial + channels], list(range(roi.dims, ds.ndim)), list(range(ds.ndim - roi.dims)))
+                data = np.moveaxis(
+                    ds[spatial + channels], list(range(roi.dims, ds.ndim)), list(range(ds.ndim - roi.dims))
+                )
                 data = np.ascontiguousarray(data)
             out = spec.copy()
             out.roi = roi

@@ -145,7 +145,7 @@ class IntensityAugment(BatchFilter):
         clip: bool = True,
         p: float = 1.0,
     ) -> None:
-        self.array: ArrayKey = array_key(_NAME, "array", array)  # type: ignore[assignment]
+        self.array: ArrayKey = array_key(_NAME, "array", array)
         self.scale_min = number(_NAME, "scale_min", scale_min)
         self.scale_max = number(_NAME, "scale_max", scale_max)
         self.shift_min = number(_NAME, "shift_min", shift_min)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flowgraph.batch import Batch
 from flowgraph.errors import SetupError
+from flowgraph.keys import Key
 from flowgraph.provider import BatchProvider
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
@@ -40,7 +41,7 @@ class MergeProvider(BatchProvider):
     def setup(self) -> None:
         if len(self._upstream) < 2:
             raise SetupError(f"{self.name}: needs at least two upstream pipelines; use (a, b) + MergeProvider().")
-        self._owner = {}
+        self._owner: dict[Key, int] = {}
         for index, upstream in enumerate(self._upstream):
             for key, spec in upstream.spec.items():
                 if key in self._owner:

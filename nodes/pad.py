@@ -9,7 +9,7 @@ import numpy as np
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
-from flowgraph.errors import ConfigError, SetupError
+from flowgraph.errors import ConfigError, RequestError, SetupError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, Key
 from flowgraph.provider import BatchFilter
@@ -104,6 +104,11 @@ class Pad(BatchFilter):
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest(random_seed=request.random_seed)
         spec = request[self.key].copy()
+        if spec.roi is None:
+            raise RequestError(
+                f"{self.name}: {self.key} is requested without a ROI, but its padded ROI may be unbounded; "
+                "request a ROI."
+            )
         inside = spec.roi.intersect(self._data_roi)
         if inside.empty():
             # nothing of the data is needed; ask for one voxel / an empty graph ROI at the border
@@ -115,6 +120,7 @@ class Pad(BatchFilter):
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         value = batch[self.key]
         roi = request[self.key].roi
+        assert roi is not None  # prepare() refused requests without a ROI
         if isinstance(value, Graph):
             graph_spec = value.spec.copy()
             graph_spec.roi = roi
@@ -122,13 +128,13 @@ class Pad(BatchFilter):
         inside = roi.intersect(value.roi)
         vs = value.voxel_size
         if inside.empty():
-            shape = value.data.shape[: value.data.ndim - roi.dims] + tuple(roi.shape // vs)
+            shape = value.data.shape[: value.data.ndim - roi.dims] + (roi.shape // vs).ints()
             data = np.full(shape, self.value, dtype=value.data.dtype)
         else:
             value = value.crop(inside)
-            before = tuple((inside.begin - roi.begin) // vs)
-            after = tuple((roi.end - inside.end) // vs)
-            data = pad_array(value.data, before, after, self.value)  # type: ignore[arg-type]
+            before = ((inside.begin - roi.begin) // vs).ints()
+            after = ((roi.end - inside.end) // vs).ints()
+            data = pad_array(value.data, before, after, self.value)
         spec = value.spec.copy()
         spec.roi = roi
         return Batch({self.key: Array(data, spec)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -30,20 +31,25 @@ _CACHE_SIZE = 16
 def shift_range(rois: dict[Key, Roi], provided: dict[Key, Roi]) -> tuple[list[int | None], list[int | None]]:
     """Per axis the smallest and largest shift that keeps every ROI inside its provided ROI.
 
-    ``None`` means the axis is unconstrained (no bounded provided ROI on it).
+    ``None`` means the axis is unconstrained (no bounded provided ROI on it). RequestError if a
+    ROI is unbounded along an axis where its provided ROI is bounded.
     """
     dims = next(iter(rois.values())).dims
     lo: list[int | None] = [None] * dims
     hi: list[int | None] = [None] * dims
     for key, roi in rois.items():
-        bound = provided[key]
-        for d in range(dims):
-            if bound.begin[d] is None:
+        for d, (bound, axis) in enumerate(zip(provided[key].bounds(), roi.bounds())):
+            if bound is None:
                 continue
-            a = bound.begin[d] - roi.begin[d]  # type: ignore[operator]
-            b = bound.end[d] - roi.end[d]  # type: ignore[operator]
-            lo[d] = a if lo[d] is None else max(lo[d], a)  # type: ignore[type-var]
-            hi[d] = b if hi[d] is None else min(hi[d], b)  # type: ignore[type-var]
+            if axis is None:
+                raise RequestError(
+                    f"RandomLocation: {key} is requested at {roi}, unbounded along axis {d} where its data "
+                    f"{provided[key]} is bounded; request a bounded ROI."
+                )
+            a, b = bound[0] - axis[0], bound[1] - axis[1]
+            low, high = lo[d], hi[d]
+            lo[d] = a if low is None else max(low, a)
+            hi[d] = b if high is None else min(high, b)
     return lo, hi
 
 
@@ -214,8 +220,8 @@ class RandomLocation(BatchFilter):
     def setup(self) -> None:
         self._data_rois: dict[Key, Roi] = {}
         if self.mask is not None:
-            spec = upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
-            if spec.roi is None or not spec.roi.is_bounded():
+            mask_spec = upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
+            if mask_spec.roi is None or not mask_spec.roi.is_bounded():
                 raise SetupError(
                     f"{self.name}: the mask {self.mask} needs a bounded ROI upstream; "
                     "put RandomLocation after the source."
@@ -250,39 +256,42 @@ class RandomLocation(BatchFilter):
         bounds = dict(self._data_rois)
         if self.min_masked > 0:
             assert self.mask is not None
-            mask_vs = self.upstream_spec[self.mask].voxel_size  # type: ignore[union-attr]
+            mask_vs = self.upstream_spec[self.mask].voxel_size
             grid = grid.lcm(mask_vs)
             window = rois.get(self.mask) or total.snap_to_grid(mask_vs, "grow")
             constrained[_WINDOW] = window
             bounds[_WINDOW] = self._data_rois[self.mask]
         lo, hi = shift_range(constrained, bounds)
-        first, count = [], []
+        first: list[int] = []
+        count: list[int] = []
+        steps = grid.ints()
         for d in range(total.dims):
-            if lo[d] is None:
+            low, high = lo[d], hi[d]
+            if low is None or high is None:  # both or neither
                 raise RequestError(
                     f"{self.name}: no requested key is bounded upstream along axis {d} "
                     f"({', '.join(f'{k} {self._data_rois[k]}' for k in rois)}), so there is no range to pick a "
                     "position from; request a key whose data is bounded (e.g. the source array, not only a padded one)."
                 )
-            f = -((-lo[d]) // grid[d]) * grid[d]  # type: ignore[operator]
+            f = -((-low) // steps[d]) * steps[d]
             first.append(f)
-            count.append(max(0, (hi[d] - f) // grid[d] + 1))  # type: ignore[operator]
+            count.append(max(0, (high - f) // steps[d] + 1))
         if 0 in count:
             worst = max(
                 rois,
                 key=lambda k: max(
                     (r / s)
-                    for r, s in zip(rois[k].shape, self._data_rois[k].shape)  # type: ignore[operator]
-                    if s is not None
+                    for r, s in zip(rois[k].shape, self._data_rois[k].shape)
+                    if r is not None and s is not None  # shift_range() refused r None where s is not
                 ),
             )
             raise UnsatisfiableRequestError(
-                f"{self.name}: no position of a {_voxels(request, worst)} request fits inside {worst}'s ROI "
-                f"{self._data_rois[worst]}; pad upstream or request less."
+                f"{self.name}: no position of a {_voxels(request, worst, rois[worst])} request fits inside "
+                f"{worst}'s ROI {self._data_rois[worst]}; pad upstream or request less."
             )
         windows = self._windows(window, first, count, grid) if window is not None else None
         index = self._choose(request, rng, first, count, grid, windows)
-        shift = Coordinate(f + i * g for f, i, g in zip(first, index, grid))
+        shift = Coordinate(f + i * g for f, i, g in zip(first, index, steps))
         for key, spec in request.items():
             moved = spec.copy()
             if key in self._data_rois and spec.roi is not None:
@@ -292,11 +301,11 @@ class RandomLocation(BatchFilter):
 
     def _windows(self, window: Roi, first: list[int], count: list[int], grid: Coordinate) -> _MaskWindows:
         assert self.mask is not None
-        vs = self.upstream_spec[self.mask].voxel_size  # type: ignore[union-attr]
-        begin = tuple((window.begin + Coordinate(first) - self._data_rois[self.mask].begin) // vs)
-        shape = tuple(window.shape // vs)
+        vs = self.upstream_spec[self.mask].voxel_size
+        begin = ((window.begin + Coordinate(first) - self._data_rois[self.mask].begin) // vs).ints()
+        shape = (window.shape // vs).ints()
         needed = int(np.ceil(self.min_masked * float(np.prod(shape)) - 1e-9))
-        return _MaskWindows(self, begin, tuple(grid // vs), tuple(count), shape, needed)  # type: ignore[arg-type]
+        return _MaskWindows(self, begin, (grid // vs).ints(), tuple(count), shape, needed)
 
     def _sat(self) -> np.ndarray:
         with self._lock:
@@ -308,14 +317,14 @@ class RandomLocation(BatchFilter):
         if self._mask_data is None:
             assert self.mask is not None
             spec = self.upstream_spec[self.mask]
-            whole = BatchRequest({self.mask: ArraySpec(roi=spec.roi, voxel_size=spec.voxel_size)}, random_seed=0)  # type: ignore[union-attr]
+            roi = spec.roi
+            assert roi is not None  # setup() checked that the mask's ROI is bounded
+            whole = BatchRequest({self.mask: ArraySpec(roi=roi, voxel_size=spec.voxel_size)}, random_seed=0)
             array = self.upstream.request_batch(whole)[self.mask]
-            data = array.data  # type: ignore[union-attr]
+            data = array.data
             self._mask_data = (
-                (data != 0)
-                if data.ndim == spec.roi.dims
-                else (data != 0).any(axis=tuple(range(data.ndim - spec.roi.dims)))
-            )  # type: ignore[union-attr]
+                (data != 0) if data.ndim == roi.dims else (data != 0).any(axis=tuple(range(data.ndim - roi.dims)))
+            )
         return self._mask_data
 
     def _points_of(self) -> np.ndarray:
@@ -324,7 +333,7 @@ class RandomLocation(BatchFilter):
             spec = self.upstream_spec[self.ensure_nonempty]
             whole = BatchRequest({self.ensure_nonempty: GraphSpec(roi=spec.roi)}, random_seed=0)
             graph = self.upstream.request_batch(whole)[self.ensure_nonempty]
-            self._points = graph.locations  # type: ignore[union-attr]
+            self._points = graph.locations
         return self._points
 
     def _choose(
@@ -357,18 +366,20 @@ class RandomLocation(BatchFilter):
         points = self._points_of()
         graph_roi = request[self.ensure_nonempty].roi
         assert graph_roi is not None
+        graph_bounds, steps = graph_roi.bounds(), grid.ints()
         for _ in range(_MAX_POINT_TRIES if len(points) else 0):
             p = points[rng.integers(len(points))]
             # graph_roi.begin + s <= p < graph_roi.end + s, with s = first + i * grid
             lo, hi = full[0].copy(), full[1].copy()
             for d in range(len(count)):
-                b, e = graph_roi.begin[d], graph_roi.end[d]
-                if b is None:
+                axis = graph_bounds[d]
+                if axis is None:
                     continue
-                smallest = int(np.floor(p[d] - e)) + 1  # type: ignore[operator]
-                largest = int(np.floor(p[d] - b))  # type: ignore[operator]
-                lo[d] = max(0, -((first[d] - smallest) // grid[d]))  # type: ignore[operator]
-                hi[d] = min(count[d], (largest - first[d]) // grid[d] + 1)  # type: ignore[operator]
+                b, e = axis
+                smallest = int(np.floor(p[d] - e)) + 1
+                largest = int(np.floor(p[d] - b))
+                lo[d] = max(0, -((first[d] - smallest) // steps[d]))
+                hi[d] = min(count[d], (largest - first[d]) // steps[d] + 1)
             if (hi > lo).all():
                 index = _sample(rng, lo, hi, windows)
                 if index is not None:
@@ -398,7 +409,7 @@ class RandomLocation(BatchFilter):
 _WINDOW = ArrayKey("__random_location_window__")
 
 
-def _union(rois: Any) -> Roi:
+def _union(rois: Iterable[Roi]) -> Roi:
     total = None
     for roi in rois:
         total = roi if total is None else total.union(roi)
@@ -406,9 +417,7 @@ def _union(rois: Any) -> Roi:
     return total
 
 
-def _voxels(request: BatchRequest, key: Key, roi: Roi | None = None) -> str:
-    spec = request[key]
-    roi = roi or spec.roi
-    vs = getattr(spec, "voxel_size", None)
-    shape = roi.shape // vs if vs is not None else roi.shape  # type: ignore[union-attr]
+def _voxels(request: BatchRequest, key: Key, roi: Roi) -> str:
+    vs = getattr(request[key], "voxel_size", None)
+    shape = roi.shape // vs if vs is not None else roi.shape
     return str(tuple(shape))

@@ -54,17 +54,23 @@ class RandomProvider(BatchProvider):
 
     max_inputs = None
 
-    def __init__(self, probabilities: Sequence[float] | None = None, random_provider_key: ArrayKey | None = None) -> None:
+    def __init__(
+        self, probabilities: Sequence[float] | None = None, random_provider_key: ArrayKey | None = None
+    ) -> None:
         if probabilities is not None:
             if isinstance(probabilities, (str, bytes)) or not isinstance(probabilities, Sequence):
-                raise ConfigError(f"RandomProvider: probabilities must be a sequence of weights, got {probabilities!r}.")
+                raise ConfigError(
+                    f"RandomProvider: probabilities must be a sequence of weights, got {probabilities!r}."
+                )
             weights = [number("RandomProvider", "probabilities", p, 0.0) for p in probabilities]
             if sum(weights) <= 0:
                 raise ConfigError("RandomProvider: probabilities must not all be zero.")
             self.probabilities: list[float] | None = weights
         else:
             self.probabilities = None
-        self.random_provider_key = array_key("RandomProvider", "random_provider_key", random_provider_key, optional=True)
+        self.random_provider_key = array_key(
+            "RandomProvider", "random_provider_key", random_provider_key, optional=True
+        )
 
     def setup(self) -> None:
         n = len(self._upstream)

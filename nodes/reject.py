@@ -118,11 +118,11 @@ class Reject(BatchFilter):
             t0 = time.perf_counter()
             fraction = 1.0
             if self.mask is not None:
-                fraction = masked_fraction(batch[self.mask].data)  # type: ignore[union-attr]
+                fraction = masked_fraction(batch[self.mask].data)
                 best = max(best, fraction)
             ok = fraction >= self.min_masked
             if self.ensure_nonempty is not None:
-                ok = ok and len(batch[self.ensure_nonempty]) > 0  # type: ignore[arg-type]
+                ok = ok and len(batch[self.ensure_nonempty]) > 0
             if not ok and self.reject_probability < 1.0:
                 ok = self.rng(request, attempt).random() >= self.reject_probability
             spent += time.perf_counter() - t0

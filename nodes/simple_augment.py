@@ -15,7 +15,7 @@ from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError, RequestError, SetupError
 from flowgraph.graph import Graph, inside
-from flowgraph.keys import GraphKey, Key
+from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
@@ -49,21 +49,24 @@ class Flip:
 
     def forward_roi(self, roi: Roi) -> Roi:
         """The downstream box showing the upstream box ``roi``."""
-        begin, end = [], []
+        roi_begin, roi_end = roi.begin.ints(), roi.end.ints()  # a bounded box
+        begin: list[int] = []
+        end: list[int] = []
         for d, q in enumerate(self.perm):
-            lo, hi = roi.begin[q], roi.end[q]
+            lo, hi = roi_begin[q], roi_end[q]
             if self.mirror[q]:
-                lo, hi = self.mirror_sum[q] - hi, self.mirror_sum[q] - lo  # type: ignore[operator]
-            begin.append(lo + self.shift[d])  # type: ignore[operator]
-            end.append(hi + self.shift[d])  # type: ignore[operator]
+                lo, hi = self.mirror_sum[q] - hi, self.mirror_sum[q] - lo
+            begin.append(lo + self.shift[d])
+            end.append(hi + self.shift[d])
         return Roi.from_begin_end(begin, end)
 
     def inverse_roi(self, roi: Roi) -> Roi:
         """The upstream box whose image is the downstream box ``roi``."""
+        roi_begin, roi_end = roi.begin.ints(), roi.end.ints()  # a bounded box
         begin: list[int] = [0] * self.dims
         end: list[int] = [0] * self.dims
         for d, q in enumerate(self.perm):
-            lo, hi = roi.begin[d] - self.shift[d], roi.end[d] - self.shift[d]  # type: ignore[operator]
+            lo, hi = roi_begin[d] - self.shift[d], roi_end[d] - self.shift[d]
             if self.mirror[q]:
                 lo, hi = self.mirror_sum[q] - hi, self.mirror_sum[q] - lo
             begin[q], end[q] = lo, hi
@@ -110,7 +113,7 @@ def make_flip(total: Roi, grid: Sequence[int], mirror: Sequence[bool], perm: Seq
     maps to a box on the grid. When ``total`` is on the grid (and a cube along the transposed
     axes) nothing is rounded: ``total`` maps onto itself.
     """
-    sums = [b + e for b, e in zip(total.begin, total.end, strict=True)]  # type: ignore[operator]
+    sums = [b + e for b, e in zip(total.begin.ints(), total.end.ints(), strict=True)]
     mirror_sum = tuple((s // g) * g if m else 0 for s, g, m in zip(sums, grid, mirror, strict=True))
     # z_d = y_q + (c_d - c_q) with c the centre; (c_d - c_q) = (sum_d - sum_q) / 2, floored onto the grid
     shift = tuple((sums[d] - sums[q]) // (2 * grid[d]) * grid[d] for d, q in enumerate(perm))
@@ -264,8 +267,11 @@ class SimpleAugment(BatchFilter):
                 f"{self.name}: mirror_probs has {len(self.mirror_probs)} entries for {dims} spatial axes; "
                 "give one per axis."
             )
-        probs = self.mirror_probs if isinstance(self.mirror_probs, tuple) else (
-            (0.5 if self.mirror_probs is None else self.mirror_probs),) * dims
+        probs = (
+            self.mirror_probs
+            if isinstance(self.mirror_probs, tuple)
+            else ((0.5 if self.mirror_probs is None else self.mirror_probs),) * dims
+        )
         self._mirror_p = np.asarray([probs[d] if d in mirror_axes else 0.0 for d in range(dims)])
         self._transpose_dims = tuple(range(dims)) if self.transpose_only is None else tuple(sorted(self.transpose_only))
         self._perms, self._weights = self._permutations(dims)
@@ -357,33 +363,35 @@ class SimpleAugment(BatchFilter):
     def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Flip | None]:
         deps = BatchRequest(random_seed=request.random_seed)
         keys = [k for k in request if k in self._updated]
+        rois: dict[Key, Roi] = {}
         for key in keys:
-            if request[key].roi is None:
+            requested = request[key].roi
+            if requested is None:
                 raise RequestError(
                     f"{self.name}: {key} is requested without a ROI; request a ROI (request.add({key}, shape)) "
                     "so the mirror centre is defined."
                 )
+            rois[key] = requested
         act, mirror, perm = self.draw(self.rng(request))
         if not act or not keys:
             for key in keys:
                 deps[key] = request[key].copy()
             return deps, None
-        total = None
+        total: Roi | None = None
         grid = Coordinate((1,) * self._dims)
         for key in keys:
-            spec = request[key]
-            total = spec.roi if total is None else total.union(spec.roi)  # type: ignore[arg-type]
-            if isinstance(spec, ArraySpec):
-                vs = spec.voxel_size or self.spec[key].voxel_size  # type: ignore[union-attr]
+            total = rois[key] if total is None else total.union(rois[key])
+            if isinstance(key, ArrayKey):
+                vs = request[key].voxel_size or self.spec[key].voxel_size
                 if vs is not None:
                     grid = grid.lcm(vs)
         assert total is not None
         if not total.is_bounded():
             raise RequestError(f"{self.name}: the requested ROI {total} is unbounded; request bounded ROIs.")
-        flip = make_flip(total, tuple(grid), mirror, perm)  # type: ignore[arg-type]
+        flip = make_flip(total, grid.ints(), mirror, perm)
         for key in keys:
             spec = request[key].copy()
-            roi = flip.inverse_roi(spec.roi)  # type: ignore[arg-type]
+            roi = flip.inverse_roi(rois[key])
             if isinstance(key, GraphKey):
                 roi = self._graph_roi(key, roi, flip)
             spec.roi = roi
@@ -398,9 +406,7 @@ class SimpleAugment(BatchFilter):
             grown = grown.intersect(provided)
         return grown
 
-    def process(  # type: ignore[override]
-        self, batch: Batch, request: BatchRequest, flip: Flip | None
-    ) -> Batch | None:
+    def process(self, batch: Batch, request: BatchRequest, flip: Flip | None) -> Batch | None:
         if flip is None:
             return None
         out = Batch()

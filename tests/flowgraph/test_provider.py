@@ -536,7 +536,8 @@ def test_prepare_that_modifies_the_request_in_place_is_refused() -> None:
     source = fg.ArraySource(raw, fg.Array(data, fg.ArraySpec(roi=fg.Roi((0, 0), (20, 20)), voxel_size=(1, 1))))
     request = fg.BatchRequest(random_seed=0)
     request[raw] = fg.ArraySpec(roi=fg.Roi((8, 8), (4, 4)))
-    with fg.build(source + GrowsInPlace(raw)) as p, pytest.raises(
-        fg.BatchContractError, match=r"GrowsInPlace\(RAW\): prepare\(\) modified the request"
+    with (
+        fg.build(source + GrowsInPlace(raw)) as p,
+        pytest.raises(fg.BatchContractError, match=r"GrowsInPlace\(RAW\): prepare\(\) modified the request"),
     ):
         p.request_batch(request)

@@ -308,10 +308,17 @@ register(
 register(
     "ElasticAugment",
     Case(
-        make=lambda **kw: fg.ElasticAugment(**{
-            "control_point_spacing": [2, 10, 10], "jitter_sigma": [0, 1, 1], "rotation_interval": [0, 0.8],
-            "prob_slip": 0.1, "prob_shift": 0.1, "max_misalign": 1, **kw,
-        }),
+        make=lambda **kw: fg.ElasticAugment(
+            **{
+                "control_point_spacing": [2, 10, 10],
+                "jitter_sigma": [0, 1, 1],
+                "rotation_interval": [0, 0.8],
+                "prob_slip": 0.1,
+                "prob_shift": 0.1,
+                "max_misalign": 1,
+                **kw,
+            }
+        ),
         upstream=lambda: sources() + fg.RandomLocation(),
         has_p=True,
         bad_args=[
@@ -352,6 +359,8 @@ register(
         ],
     ),
 )
+
+
 class _Discard:
     """A text stream that forgets what it is given (keeps PrintProfilingStats quiet in the suite)."""
 
@@ -389,9 +398,13 @@ def _defect_artifact_source() -> fg.Pipeline:
         return fg.Array(data.astype(np.float32), fg.ArraySpec(roi=roi, voxel_size=VOXEL_SIZE))
 
     return (
-        fg.ArraySource(_DEFECT_ARTIFACTS, array(rng.uniform(0.2, 0.8, (3, 30, 30)))),
-        fg.ArraySource(_DEFECT_ALPHA, array(rng.uniform(0.0, 1.0, (3, 30, 30)))),
-    ) + fg.MergeProvider() + fg.RandomLocation()
+        (
+            fg.ArraySource(_DEFECT_ARTIFACTS, array(rng.uniform(0.2, 0.8, (3, 30, 30)))),
+            fg.ArraySource(_DEFECT_ALPHA, array(rng.uniform(0.0, 1.0, (3, 30, 30)))),
+        )
+        + fg.MergeProvider()
+        + fg.RandomLocation()
+    )
 
 
 register(
@@ -412,10 +425,17 @@ register(
 register(
     "IntensityAugment",
     Case(
-        make=lambda **kw: fg.IntensityAugment(**{
-            "array": RAW, "scale_min": 0.8, "scale_max": 1.2, "shift_min": -0.1, "shift_max": 0.1,
-            "z_section_wise": True, **kw,
-        }),
+        make=lambda **kw: fg.IntensityAugment(
+            **{
+                "array": RAW,
+                "scale_min": 0.8,
+                "scale_max": 1.2,
+                "shift_min": -0.1,
+                "shift_max": 0.1,
+                "z_section_wise": True,
+                **kw,
+            }
+        ),
         has_p=True,
         bad_args=[
             ({"array": "RAW"}, "array"),
@@ -430,11 +450,20 @@ register(
 register(
     "DefectAugment",
     Case(
-        make=lambda **kw: fg.DefectAugment(**{
-            "intensities": RAW, "prob_missing": 0.2, "prob_low_contrast": 0.2, "prob_artifact": 0.2,
-            "prob_deform": 0.2, "artifact_source": _defect_artifact_source(), "artifacts": _DEFECT_ARTIFACTS,
-            "artifacts_mask": _DEFECT_ALPHA, "deformation_strength": 2, **kw,
-        }),
+        make=lambda **kw: fg.DefectAugment(
+            **{
+                "intensities": RAW,
+                "prob_missing": 0.2,
+                "prob_low_contrast": 0.2,
+                "prob_artifact": 0.2,
+                "prob_deform": 0.2,
+                "artifact_source": _defect_artifact_source(),
+                "artifacts": _DEFECT_ARTIFACTS,
+                "artifacts_mask": _DEFECT_ALPHA,
+                "deformation_strength": 2,
+                **kw,
+            }
+        ),
         has_p=True,
         bad_args=[
             ({"intensities": "RAW"}, "intensities"),
@@ -460,10 +489,15 @@ def _snapshot_dir() -> str:
 register(
     "Snapshot",
     Case(
-        make=lambda **kw: fg.Snapshot(**{
-            "dataset_names": {RAW: "volumes/raw", LABELS: "volumes/labels", POINTS: "points"},
-            "output_dir": _snapshot_dir(), "every": 2, "compression": None, **kw,
-        }),
+        make=lambda **kw: fg.Snapshot(
+            **{
+                "dataset_names": {RAW: "volumes/raw", LABELS: "volumes/labels", POINTS: "points"},
+                "output_dir": _snapshot_dir(),
+                "every": 2,
+                "compression": None,
+                **kw,
+            }
+        ),
         bad_args=[
             ({"dataset_names": {}}, "dataset_names"),
             ({"dataset_names": {"RAW": "raw"}}, "dataset_names"),

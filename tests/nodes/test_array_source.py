@@ -76,8 +76,9 @@ def test_explicit_interpolatable_wins() -> None:
 
 
 def test_request_outside_the_data_is_refused() -> None:
-    with fg.build(source(np.zeros((4, 4)), (0, 0), (2, 2))) as p, pytest.raises(
-        fg.RequestError, match=r"outside the provided ROI \[0:8, 0:8\]"
+    with (
+        fg.build(source(np.zeros((4, 4)), (0, 0), (2, 2))) as p,
+        pytest.raises(fg.RequestError, match=r"outside the provided ROI \[0:8, 0:8\]"),
     ):
         p.request_batch(request(fg.Roi((4, 4), (6, 2))))
 

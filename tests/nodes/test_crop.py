@@ -89,8 +89,9 @@ def test_graph_crop() -> None:
 
 def test_nothing_left_is_a_setup_error() -> None:
     pipeline = source() + fg.Crop(RAW, fg.Roi((100, 100), (10, 10)))
-    with pytest.raises(fg.SetupError, match=r"nothing of RAW's ROI \[0:20, 6:30\] remains after cropping"), fg.build(
-        pipeline
+    with (
+        pytest.raises(fg.SetupError, match=r"nothing of RAW's ROI \[0:20, 6:30\] remains after cropping"),
+        fg.build(pipeline),
     ):
         pass  # pragma: no cover
 
@@ -103,8 +104,9 @@ def test_wrong_number_of_fractions_is_a_setup_error() -> None:
 
 def test_missing_key_is_a_setup_error() -> None:
     pipeline = source() + fg.Crop(POINTS, fraction_negative=(0.5, 0.0))
-    with pytest.raises(fg.SetupError, match=r"Crop\(POINTS\): needs POINTS with a bounded ROI upstream"), fg.build(
-        pipeline
+    with (
+        pytest.raises(fg.SetupError, match=r"Crop\(POINTS\): needs POINTS with a bounded ROI upstream"),
+        fg.build(pipeline),
     ):
         pass  # pragma: no cover
 

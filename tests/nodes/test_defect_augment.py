@@ -179,9 +179,10 @@ def test_translate_reads_inside_the_grown_section() -> None:
     grown = np.arange(36, dtype=np.float64).reshape(6, 6)
     np.testing.assert_array_equal(translate(grown, np.array([2.0, 0.0]), (4, 6)), grown[2:])
     np.testing.assert_array_equal(translate(grown, np.array([2.0, 2.0]), (4, 4)), grown[2:, 2:])
-    np.testing.assert_allclose(translate(grown, np.array([0.25, 1.5]), (5, 4)),
-                               0.75 * (0.5 * grown[:5, 1:5] + 0.5 * grown[:5, 2:6])
-                               + 0.25 * (0.5 * grown[1:, 1:5] + 0.5 * grown[1:, 2:6]))
+    np.testing.assert_allclose(
+        translate(grown, np.array([0.25, 1.5]), (5, 4)),
+        0.75 * (0.5 * grown[:5, 1:5] + 0.5 * grown[:5, 2:6]) + 0.25 * (0.5 * grown[1:, 1:5] + 0.5 * grown[1:, 2:6]),
+    )
 
 
 # -- the node --------------------------------------------------------------------------------------------
@@ -219,8 +220,9 @@ def test_low_contrast_formula_per_section(axis: int) -> None:
 
 
 def test_artifact_blending_matches_the_formula() -> None:
-    node = defects(prob_artifact=1.0, artifact_source=artifact_source(ART_DATA, ALPHA_DATA), artifacts=ART,
-                   artifacts_mask=ALPHA)
+    node = defects(
+        prob_artifact=1.0, artifact_source=artifact_source(ART_DATA, ALPHA_DATA), artifacts=ART, artifacts_mask=ALPHA
+    )
     out = run(raw_source() + node, request())[RAW].data
     raw, art, alpha = expected_raw(), expected_raw(data=ART_DATA), expected_raw(data=ALPHA_DATA)
     assert out.tobytes() == (raw * (np.float32(1) - alpha) + art * alpha).tobytes()
@@ -292,9 +294,18 @@ def test_fold_requests_a_margin_and_crops_back() -> None:
 def test_every_kind_occurs_and_matches_its_section() -> None:
     big = fg.Roi((0, 12, 12), (32, 36, 36))
     art = artifact_source(ART_DATA, ALPHA_DATA)
-    node = fg.DefectAugment(RAW, prob_missing=0.2, prob_low_contrast=0.2, prob_artifact=0.2, prob_deform=0.2,
-                            contrast_scale=0.5, artifact_source=art, artifacts=ART, artifacts_mask=ALPHA,
-                            deformation_strength=2)
+    node = fg.DefectAugment(
+        RAW,
+        prob_missing=0.2,
+        prob_low_contrast=0.2,
+        prob_artifact=0.2,
+        prob_deform=0.2,
+        contrast_scale=0.5,
+        artifact_source=art,
+        artifacts=ART,
+        artifacts_mask=ALPHA,
+        deformation_strength=2,
+    )
     kinds_seen: set[int] = set()
     with fg.build(raw_source() + node) as p:
         for seed in range(6):
@@ -320,8 +331,9 @@ def test_every_kind_occurs_and_matches_its_section() -> None:
 
 def test_same_seed_same_batch() -> None:
     def pipeline() -> fg.Pipeline:
-        return raw_source() + fg.DefectAugment(RAW, prob_missing=0.25, prob_low_contrast=0.25, prob_deform=0.25,
-                                               deformation_strength=2)
+        return raw_source() + fg.DefectAugment(
+            RAW, prob_missing=0.25, prob_low_contrast=0.25, prob_deform=0.25, deformation_strength=2
+        )
 
     a = run(pipeline(), request(21))[RAW].data
     b = run(pipeline(), request(21))[RAW].data
@@ -339,26 +351,41 @@ def test_channels_are_kept_and_defected_together() -> None:
 
 
 def test_setup_errors_say_what_to_do() -> None:
-    with pytest.raises(fg.SetupError, match=r"DefectAugment\(RAW\): needs a float array; expected float32 or float64 "
-                                            r"for RAW, got uint64\. Add Normalize\(RAW\) upstream\."):
+    with pytest.raises(
+        fg.SetupError,
+        match=r"DefectAugment\(RAW\): needs a float array; expected float32 or float64 "
+        r"for RAW, got uint64\. Add Normalize\(RAW\) upstream\.",
+    ):
         run(RecordingSource(RAW, array(LABEL_DATA)) + defects(), request())
     with pytest.raises(fg.SetupError, match="axis=3 is out of range"):
         run(raw_source() + defects(axis=3), request())
     missing_key = fg.ArraySource(ART, array(ART_DATA))
     with pytest.raises(fg.SetupError, match="does not provide artifacts_mask=ALPHA"):
-        run(raw_source() + defects(prob_artifact=0.1, artifact_source=missing_key, artifacts=ART, artifacts_mask=ALPHA),
-            request())
-    coarse = (fg.ArraySource(ART, fg.Array(ART_DATA, fg.ArraySpec(roi=fg.Roi((0, 0, 0), (64, 30, 30)),
-                                                                   voxel_size=(8, 1, 1)))),
-              fg.ArraySource(ALPHA, array(ALPHA_DATA))) + fg.MergeProvider()
+        run(
+            raw_source() + defects(prob_artifact=0.1, artifact_source=missing_key, artifacts=ART, artifacts_mask=ALPHA),
+            request(),
+        )
+    coarse = (
+        fg.ArraySource(
+            ART, fg.Array(ART_DATA, fg.ArraySpec(roi=fg.Roi((0, 0, 0), (64, 30, 30)), voxel_size=(8, 1, 1)))
+        ),
+        fg.ArraySource(ALPHA, array(ALPHA_DATA)),
+    ) + fg.MergeProvider()
     with pytest.raises(fg.SetupError, match="voxel size"):
-        run(raw_source() + defects(prob_artifact=0.1, artifact_source=coarse, artifacts=ART, artifacts_mask=ALPHA),
-            request())
-    integer_mask = (fg.ArraySource(ART, array(ART_DATA)),
-                    fg.ArraySource(ALPHA, array((ALPHA_DATA * 255).astype(np.uint8)))) + fg.MergeProvider()
+        run(
+            raw_source() + defects(prob_artifact=0.1, artifact_source=coarse, artifacts=ART, artifacts_mask=ALPHA),
+            request(),
+        )
+    integer_mask = (
+        fg.ArraySource(ART, array(ART_DATA)),
+        fg.ArraySource(ALPHA, array((ALPHA_DATA * 255).astype(np.uint8))),
+    ) + fg.MergeProvider()
     with pytest.raises(fg.SetupError, match=r"Add Normalize\(ALPHA\) to the artifact source"):
-        run(raw_source() + defects(prob_artifact=0.1, artifact_source=integer_mask, artifacts=ART,
-                                   artifacts_mask=ALPHA), request())
+        run(
+            raw_source()
+            + defects(prob_artifact=0.1, artifact_source=integer_mask, artifacts=ART, artifacts_mask=ALPHA),
+            request(),
+        )
 
 
 @pytest.mark.parametrize(

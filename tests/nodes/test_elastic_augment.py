@@ -87,9 +87,10 @@ def test_zero_strength_is_exact_identity_for_arrays_and_points() -> None:
 
 
 def test_probability_zero_is_identity() -> None:
-    with fg.build(sources() + fg.RandomLocation()) as a, fg.build(
-        sources() + fg.RandomLocation() + fg.ElasticAugment(**CREMI, p=0.0)
-    ) as b:
+    with (
+        fg.build(sources() + fg.RandomLocation()) as a,
+        fg.build(sources() + fg.RandomLocation() + fg.ElasticAugment(**CREMI, p=0.0)) as b,
+    ):
         assert np.array_equal(a.request_batch(request(4))[RAW].data, b.request_batch(request(4))[RAW].data)
 
 
@@ -111,7 +112,8 @@ def test_labels_are_read_where_the_image_is_read(seed: int) -> None:
     # labels (nearest neighbour on the same map) match the source label at the rounded position
     labels = batch[LABELS]
     offset = (np.asarray(labels.roi.begin) - np.asarray(batch[RAW].roi.begin)) // np.asarray(VS)
-    window = out[:, offset[0] :, offset[1] :, offset[2] :][:, : labels.data.shape[0], : labels.data.shape[1], : labels.data.shape[2]]
+    nz, ny, nx = labels.data.shape
+    window = out[:, offset[0] :, offset[1] :, offset[2] :][:, :nz, :ny, :nx]
     expected = block_labels()[tuple(np.floor(window + 0.5).astype(int))]
     assert labels.data.dtype == np.uint64
     assert np.array_equal(labels.data, expected)
@@ -149,8 +151,14 @@ def test_same_seed_same_batch_and_different_seeds_differ() -> None:
 
 
 def test_misalignment_shifts_whole_sections_by_whole_voxels() -> None:
-    params = dict(control_point_spacing=[4, 10, 10], jitter_sigma=0, rotation_interval=[0, 0],
-                  prob_slip=0.5, prob_shift=0.5, max_misalign=3)
+    params = dict(
+        control_point_spacing=[4, 10, 10],
+        jitter_sigma=0,
+        rotation_interval=[0, 0],
+        prob_slip=0.5,
+        prob_shift=0.5,
+        max_misalign=3,
+    )
     with fg.build(sources() + fg.RandomLocation() + fg.ElasticAugment(**params)) as p:
         out = p.request_batch(request(3))[RAW].data
     dy = out[1] - np.arange(out.shape[2])[None, :, None]
@@ -190,8 +198,19 @@ def test_separable_map_agrees_with_the_point_transform() -> None:
 
 
 def test_inverse_of_the_point_transform() -> None:
-    t = draw_transform(np.random.default_rng(3), fg.Roi((0, 0, 0), (800, 320, 320)), fg.Coordinate(VS), 3,
-                       (4, 10, 10), (0, 2, 2), (0, 1.0), (1, 1), 0, 0, 0)
+    t = draw_transform(
+        np.random.default_rng(3),
+        fg.Roi((0, 0, 0), (800, 320, 320)),
+        fg.Coordinate(VS),
+        3,
+        (4, 10, 10),
+        (0, 2, 2),
+        (0, 1.0),
+        (1, 1),
+        0,
+        0,
+        0,
+    )
     assert isinstance(t, Transform)
     x = np.random.default_rng(4).uniform(0, 300, (100, 3))
     assert np.allclose(t.source_points(t.output_points(x)), x, atol=1e-4)
@@ -215,6 +234,7 @@ def test_bad_arguments(kwargs: dict, parameter: str) -> None:
 
 
 def test_one_dimensional_data_is_refused_at_setup() -> None:
-    source = fg.ArraySource(RAW, fg.Array(np.zeros(10, np.float32), fg.ArraySpec(roi=fg.Roi((0,), (10,)), voxel_size=(1,))))
+    spec = fg.ArraySpec(roi=fg.Roi((0,), (10,)), voxel_size=(1,))
+    source = fg.ArraySource(RAW, fg.Array(np.zeros(10, np.float32), spec))
     with pytest.raises(fg.SetupError, match="spatial_dims"), fg.build(source + fg.ElasticAugment(4, 1, [0, 0])):
         pass

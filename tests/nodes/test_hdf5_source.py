@@ -154,8 +154,9 @@ def test_source_is_picklable_while_built(sample: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.h5"
-    with pytest.raises(fg.SetupError, match=r"Hdf5Source\(missing\.h5\): file .*missing\.h5' does not exist"), fg.build(
-        fg.Hdf5Source(missing, {RAW: "raw"})
+    with (
+        pytest.raises(fg.SetupError, match=r"Hdf5Source\(missing\.h5\): file .*missing\.h5' does not exist"),
+        fg.build(fg.Hdf5Source(missing, {RAW: "raw"})),
     ):
         pass  # pragma: no cover
 
@@ -168,47 +169,57 @@ def test_not_an_hdf5_file(tmp_path: Path) -> None:
 
 
 def test_missing_dataset_lists_what_the_file_holds(sample: Path) -> None:
-    with pytest.raises(
-        fg.SetupError, match=r"dataset 'volumes/rav' for RAW is not in .* \(it holds volumes/labels, volumes/raw\)"
-    ), fg.build(fg.Hdf5Source(sample, {RAW: "volumes/rav"})):
+    with (
+        pytest.raises(
+            fg.SetupError, match=r"dataset 'volumes/rav' for RAW is not in .* \(it holds volumes/labels, volumes/raw\)"
+        ),
+        fg.build(fg.Hdf5Source(sample, {RAW: "volumes/rav"})),
+    ):
         pass  # pragma: no cover
 
 
 def test_a_group_is_not_a_dataset(sample: Path) -> None:
-    with pytest.raises(fg.SetupError, match="dataset 'volumes' for RAW is not in"), fg.build(
-        fg.Hdf5Source(sample, {RAW: "volumes"})
+    with (
+        pytest.raises(fg.SetupError, match="dataset 'volumes' for RAW is not in"),
+        fg.build(fg.Hdf5Source(sample, {RAW: "volumes"})),
     ):
         pass  # pragma: no cover
 
 
 def test_array_specs_contradicting_the_voxel_size(sample: Path) -> None:
     specs = {RAW: fg.ArraySpec(voxel_size=(4, 4, 4))}
-    with pytest.raises(
-        fg.SetupError, match=r"voxel_size \(4, 4, 4\), but the file's 'resolution' attribute says \(40, 4, 4\)"
-    ), fg.build(fg.Hdf5Source(sample, {RAW: "volumes/raw"}, array_specs=specs)):
+    with (
+        pytest.raises(
+            fg.SetupError, match=r"voxel_size \(4, 4, 4\), but the file's 'resolution' attribute says \(40, 4, 4\)"
+        ),
+        fg.build(fg.Hdf5Source(sample, {RAW: "volumes/raw"}, array_specs=specs)),
+    ):
         pass  # pragma: no cover
 
 
 def test_array_specs_contradicting_the_dtype(sample: Path) -> None:
     specs = {RAW: fg.ArraySpec(dtype=np.uint8)}
-    with pytest.raises(fg.SetupError, match="gives dtype uint8, but the dataset is float32"), fg.build(
-        fg.Hdf5Source(sample, {RAW: "volumes/raw"}, array_specs=specs)
+    with (
+        pytest.raises(fg.SetupError, match="gives dtype uint8, but the dataset is float32"),
+        fg.build(fg.Hdf5Source(sample, {RAW: "volumes/raw"}, array_specs=specs)),
     ):
         pass  # pragma: no cover
 
 
 def test_array_specs_roi_outside_the_data(sample: Path) -> None:
     specs = {RAW: fg.ArraySpec(roi=fg.Roi((0, 0, 0), (40, 4, 4)))}
-    with pytest.raises(fg.SetupError, match="outside the data's ROI"), fg.build(
-        fg.Hdf5Source(sample, {RAW: "volumes/raw"}, array_specs=specs)
+    with (
+        pytest.raises(fg.SetupError, match="outside the data's ROI"),
+        fg.build(fg.Hdf5Source(sample, {RAW: "volumes/raw"}, array_specs=specs)),
     ):
         pass  # pragma: no cover
 
 
 def test_offset_off_the_voxel_grid(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.h5", {"raw": np.zeros((2, 2))}, attrs={"resolution": (4, 4), "offset": (2, 0)})
-    with pytest.raises(fg.SetupError, match=r"offset \(2, 0\) is not a multiple of the voxel size"), fg.build(
-        fg.Hdf5Source(path, {RAW: "raw"})
+    with (
+        pytest.raises(fg.SetupError, match=r"offset \(2, 0\) is not a multiple of the voxel size"),
+        fg.build(fg.Hdf5Source(path, {RAW: "raw"})),
     ):
         pass  # pragma: no cover
 

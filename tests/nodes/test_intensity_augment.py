@@ -94,9 +94,11 @@ def test_clip_limits_to_the_unit_interval() -> None:
 
 def test_identity_at_p_zero_and_at_unit_scale() -> None:
     data = volume()
-    for node in (fg.IntensityAugment(RAW, 0.5, 2.0, -1.0, 1.0, p=0),
-                 fg.IntensityAugment(RAW, 1.0, 1.0, 0.0, 0.0, clip=False),
-                 fg.IntensityAugment(RAW, 1.0, 1.0, 0.0, 0.0, z_section_wise=True)):
+    for node in (
+        fg.IntensityAugment(RAW, 0.5, 2.0, -1.0, 1.0, p=0),
+        fg.IntensityAugment(RAW, 1.0, 1.0, 0.0, 0.0, clip=False),
+        fg.IntensityAugment(RAW, 1.0, 1.0, 0.0, 0.0, z_section_wise=True),
+    ):
         out, _ = run(data, node)
         assert out.tobytes() == data.tobytes()
 
@@ -146,8 +148,9 @@ def test_non_float_is_refused_with_the_fix() -> None:
     )
     with pytest.raises(fg.SetupError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         run(data, fg.IntensityAugment(RAW, 0.9, 1.1, -0.1, 0.1))
-    with pytest.raises(fg.SetupError, match="needs RAW"), fg.build(
-        source(volume(), LABELS) + fg.IntensityAugment(RAW, 0.9, 1.1, -0.1, 0.1)
+    with (
+        pytest.raises(fg.SetupError, match="needs RAW"),
+        fg.build(source(volume(), LABELS) + fg.IntensityAugment(RAW, 0.9, 1.1, -0.1, 0.1)),
     ):
         pass
 

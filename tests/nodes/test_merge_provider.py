@@ -56,14 +56,18 @@ def test_identical_branches_draw_differently() -> None:
 
 def test_duplicate_keys_are_a_setup_error() -> None:
     pipeline = (source(RAW, np.zeros((2, 2))), source(LABELS, np.zeros((2, 2))), source(RAW, np.ones((2, 2))))
-    with pytest.raises(
-        fg.SetupError, match=r"MergeProvider: RAW is provided by both ArraySource\(RAW\) and ArraySource\(RAW\)"
-    ), fg.build(pipeline + fg.MergeProvider()):
+    with (
+        pytest.raises(
+            fg.SetupError, match=r"MergeProvider: RAW is provided by both ArraySource\(RAW\) and ArraySource\(RAW\)"
+        ),
+        fg.build(pipeline + fg.MergeProvider()),
+    ):
         pass  # pragma: no cover
 
 
 def test_a_single_upstream_is_a_setup_error() -> None:
-    with pytest.raises(fg.SetupError, match="MergeProvider: needs at least two upstream pipelines"), fg.build(
-        (source(RAW, np.zeros((2, 2))),) + fg.MergeProvider()
+    with (
+        pytest.raises(fg.SetupError, match="MergeProvider: needs at least two upstream pipelines"),
+        fg.build((source(RAW, np.zeros((2, 2))),) + fg.MergeProvider()),
     ):
         pass  # pragma: no cover

@@ -114,7 +114,8 @@ def test_bad_arguments() -> None:
 def test_missing_array_is_a_setup_error() -> None:
     spec = fg.ArraySpec(roi=fg.Roi((0,), (2,)), voxel_size=(1,))
     source = fg.ArraySource(OTHER, fg.Array(np.zeros(2, np.uint8), spec))
-    with pytest.raises(fg.SetupError, match=r"Normalize\(RAW\): needs RAW, but upstream provides only OTHER"), fg.build(
-        source + fg.Normalize(RAW)
+    with (
+        pytest.raises(fg.SetupError, match=r"Normalize\(RAW\): needs RAW, but upstream provides only OTHER"),
+        fg.build(source + fg.Normalize(RAW)),
     ):
         pass  # pragma: no cover

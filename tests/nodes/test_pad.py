@@ -124,15 +124,17 @@ def test_pad_array_function() -> None:
 
 
 def test_size_off_the_voxel_grid_is_a_setup_error() -> None:
-    with pytest.raises(fg.SetupError, match=r"Pad\(RAW\): size \(3, 6\) is not a multiple of the voxel size"), fg.build(
-        source() + fg.Pad(RAW, (3, 6))
+    with (
+        pytest.raises(fg.SetupError, match=r"Pad\(RAW\): size \(3, 6\) is not a multiple of the voxel size"),
+        fg.build(source() + fg.Pad(RAW, (3, 6))),
     ):
         pass  # pragma: no cover
 
 
 def test_size_with_the_wrong_number_of_axes_is_a_setup_error() -> None:
-    with pytest.raises(fg.SetupError, match=r"Pad\(RAW\): size \(2, 3, 3\) has 3 axes, RAW has 2"), fg.build(
-        source() + fg.Pad(RAW, (2, 3, 3))
+    with (
+        pytest.raises(fg.SetupError, match=r"Pad\(RAW\): size \(2, 3, 3\) has 3 axes, RAW has 2"),
+        fg.build(source() + fg.Pad(RAW, (2, 3, 3))),
     ):
         pass  # pragma: no cover
 
@@ -141,6 +143,16 @@ def test_missing_key_is_a_setup_error() -> None:
     pipeline = source() + fg.Pad(POINTS, (2, 3))
     with pytest.raises(fg.SetupError, match=r"Pad\(POINTS\): needs POINTS"), fg.build(pipeline):
         pass  # pragma: no cover
+
+
+def test_request_without_a_roi_is_a_request_error() -> None:
+    request = fg.BatchRequest(random_seed=0)
+    request[RAW] = fg.ArraySpec()
+    with (
+        fg.build(source() + fg.Pad(RAW, None)) as p,
+        pytest.raises(fg.RequestError, match=r"Pad\(RAW\): RAW is requested without a ROI.*request a ROI"),
+    ):
+        p.request_batch(request)
 
 
 @pytest.mark.parametrize(

@@ -124,10 +124,7 @@ def test_min_masked_uses_the_requested_mask_roi() -> None:
     mask = (rng.random((8, 9)) < 0.5).astype(np.uint8)
     # RAW 3x3 at the origin, MASK 2x2 at (1, 1): the window is the mask's 2x2
     valid = {
-        (i, j)
-        for i in range(6)
-        for j in range(7)
-        if np.count_nonzero(mask[i + 1 : i + 3, j + 1 : j + 3]) >= 0.7 * 4
+        (i, j) for i in range(6) for j in range(7) if np.count_nonzero(mask[i + 1 : i + 3, j + 1 : j + 3]) >= 0.7 * 4
     }
     assert 0 < len(valid) < 42
     pipeline = (
@@ -191,10 +188,22 @@ def test_shift_range() -> None:
     assert lo == [-2, 0] and hi == [4, 6]
 
 
+def test_request_unbounded_where_the_data_is_bounded() -> None:
+    rois = {RAW: fg.Roi((0, None), (4, None))}
+    provided = {RAW: fg.Roi((-10, 0), (20, 10))}
+    with pytest.raises(fg.RequestError, match=r"RAW is requested at \[0:4, :\], unbounded along axis 1 where its data"):
+        shift_range(rois, provided)
+    # where the data is unbounded too, the axis stays unconstrained
+    assert shift_range(rois, {RAW: fg.Roi((-10, None), (20, None))}) == ([-10, None], [6, None])
+
+
 def test_request_larger_than_the_data() -> None:
-    with fg.build(array_source(RAW, np.zeros((5, 6)), (10, 0), (2, 1)) + fg.RandomLocation()) as p, pytest.raises(
-        fg.UnsatisfiableRequestError,
-        match=r"RandomLocation: no position of a \(6, 2\) request fits inside RAW's ROI \[10:20, 0:6\]",
+    with (
+        fg.build(array_source(RAW, np.zeros((5, 6)), (10, 0), (2, 1)) + fg.RandomLocation()) as p,
+        pytest.raises(
+            fg.UnsatisfiableRequestError,
+            match=r"RandomLocation: no position of a \(6, 2\) request fits inside RAW's ROI \[10:20, 0:6\]",
+        ),
     ):
         p.request_batch(requests({RAW: fg.Roi((0, 0), (12, 2))}, range(1))[0])
 
@@ -206,8 +215,11 @@ def test_no_window_with_enough_mask() -> None:
         array_source(RAW, np.zeros((6, 6)), (0, 0), (1, 1)),
         array_source(MASK, mask, (0, 0), (1, 1)),
     ) + fg.MergeProvider()
-    with fg.build(pipeline + fg.RandomLocation(min_masked=0.5, mask=MASK)) as p, pytest.raises(
-        fg.UnsatisfiableRequestError, match=r"no position of a \(3, 3\) window has >= 50% of MASK masked in"
+    with (
+        fg.build(pipeline + fg.RandomLocation(min_masked=0.5, mask=MASK)) as p,
+        pytest.raises(
+            fg.UnsatisfiableRequestError, match=r"no position of a \(3, 3\) window has >= 50% of MASK masked in"
+        ),
     ):
         p.request_batch(requests({RAW: fg.Roi((0, 0), (3, 3))}, range(1))[0])
 
@@ -245,21 +257,27 @@ def test_ensure_nonempty_with_p_nonempty_zero_is_not_enforced() -> None:
 
 def test_ensure_nonempty_without_points_fails_clearly() -> None:
     roi = fg.Roi((0, 0), (5, 5))
-    with fg.build(points_pipeline([]) + fg.RandomLocation(ensure_nonempty=POINTS)) as p, pytest.raises(
-        fg.UnsatisfiableRequestError, match=r"found no position with a point of POINTS inside the request \(0 points"
+    with (
+        fg.build(points_pipeline([]) + fg.RandomLocation(ensure_nonempty=POINTS)) as p,
+        pytest.raises(
+            fg.UnsatisfiableRequestError,
+            match=r"found no position with a point of POINTS inside the request \(0 points",
+        ),
     ):
         p.request_batch(requests({RAW: roi, POINTS: roi}, range(1))[0])
 
 
 def test_setup_errors() -> None:
     source = array_source(RAW, np.zeros((4, 4)), (0, 0), (1, 1))
-    with pytest.raises(fg.SetupError, match=r"RandomLocation\(MASK\): needs MASK \(the mask\)"), fg.build(
-        source + fg.RandomLocation(min_masked=0.5, mask=MASK)
+    with (
+        pytest.raises(fg.SetupError, match=r"RandomLocation\(MASK\): needs MASK \(the mask\)"),
+        fg.build(source + fg.RandomLocation(min_masked=0.5, mask=MASK)),
     ):
         pass  # pragma: no cover
     source = array_source(RAW, np.zeros((4, 4)), (0, 0), (1, 1))
-    with pytest.raises(fg.SetupError, match="ensure_nonempty=POINTS is not provided upstream"), fg.build(
-        source + fg.RandomLocation(ensure_nonempty=POINTS)
+    with (
+        pytest.raises(fg.SetupError, match="ensure_nonempty=POINTS is not provided upstream"),
+        fg.build(source + fg.RandomLocation(ensure_nonempty=POINTS)),
     ):
         pass  # pragma: no cover
 
@@ -271,8 +289,9 @@ def test_min_masked_needs_a_mask() -> None:
 
 def test_ensure_nonempty_must_be_requested() -> None:
     roi = fg.Roi((0, 0), (5, 5))
-    with fg.build(points_pipeline(LOCATIONS) + fg.RandomLocation(ensure_nonempty=POINTS)) as p, pytest.raises(
-        fg.RequestError, match="ensure_nonempty=POINTS is not in the request"
+    with (
+        fg.build(points_pipeline(LOCATIONS) + fg.RandomLocation(ensure_nonempty=POINTS)) as p,
+        pytest.raises(fg.RequestError, match="ensure_nonempty=POINTS is not in the request"),
     ):
         p.request_batch(requests({RAW: roi}, range(1))[0])
 
@@ -280,7 +299,8 @@ def test_ensure_nonempty_must_be_requested() -> None:
 def test_an_axis_no_requested_key_bounds_is_an_error_not_a_silent_origin() -> None:
     source = array_source(RAW, coordinate_volume((10, 10)), (0, 0), (1, 1))
     request = requests({RAW: fg.Roi((0, 0), (4, 4))}, range(1))[0]
-    with fg.build(source + fg.Pad(RAW, None) + fg.RandomLocation()) as p, pytest.raises(
-        fg.RequestError, match="no requested key is bounded upstream along axis 0"
+    with (
+        fg.build(source + fg.Pad(RAW, None) + fg.RandomLocation()) as p,
+        pytest.raises(fg.RequestError, match="no requested key is bounded upstream along axis 0"),
     ):
         p.request_batch(request)

@@ -85,15 +85,19 @@ def test_only_shared_keys_are_offered() -> None:
 
 
 def test_mismatched_probabilities_are_a_setup_error() -> None:
-    with pytest.raises(
-        fg.SetupError, match="RandomProvider: got 3 probabilities for 2 upstream pipelines; give one each"
-    ), fg.build((constant(0), constant(1)) + fg.RandomProvider([1, 1, 1])):
+    with (
+        pytest.raises(
+            fg.SetupError, match="RandomProvider: got 3 probabilities for 2 upstream pipelines; give one each"
+        ),
+        fg.build((constant(0), constant(1)) + fg.RandomProvider([1, 1, 1])),
+    ):
         pass  # pragma: no cover
 
 
 def test_no_shared_key_is_a_setup_error() -> None:
-    with pytest.raises(fg.SetupError, match="the upstream pipelines share no key"), fg.build(
-        (constant(0), constant(1, key=LABELS)) + fg.RandomProvider()
+    with (
+        pytest.raises(fg.SetupError, match="the upstream pipelines share no key"),
+        fg.build((constant(0), constant(1, key=LABELS)) + fg.RandomProvider()),
     ):
         pass  # pragma: no cover
 

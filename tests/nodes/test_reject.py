@@ -142,16 +142,20 @@ def test_ensure_nonempty() -> None:
 
 def test_ensure_nonempty_error_names_the_graph() -> None:
     pipeline, _ = upstream(np.ones(N, bool), points=[])
-    with fg.build(pipeline + fg.Reject(ensure_nonempty=POINTS, max_attempts=3)) as p, pytest.raises(
-        fg.UnsatisfiableRequestError, match=r"Reject\(POINTS\): 3 consecutive batches had no point of POINTS"
+    with (
+        fg.build(pipeline + fg.Reject(ensure_nonempty=POINTS, max_attempts=3)) as p,
+        pytest.raises(
+            fg.UnsatisfiableRequestError, match=r"Reject\(POINTS\): 3 consecutive batches had no point of POINTS"
+        ),
     ):
         p.request_batch(request(0, points=True))
 
 
 def test_ensure_nonempty_must_be_requested() -> None:
     pipeline, _ = upstream(np.ones(N, bool), points=[2.5])
-    with fg.build(pipeline + fg.Reject(ensure_nonempty=POINTS)) as p, pytest.raises(
-        fg.RequestError, match="ensure_nonempty=POINTS must be requested"
+    with (
+        fg.build(pipeline + fg.Reject(ensure_nonempty=POINTS)) as p,
+        pytest.raises(fg.RequestError, match="ensure_nonempty=POINTS must be requested"),
     ):
         p.request_batch(request(0))
 
@@ -162,8 +166,9 @@ def test_setup_errors() -> None:
     with pytest.raises(fg.SetupError, match=match), fg.build(pipeline + fg.Reject(ensure_nonempty=POINTS)):
         pass  # pragma: no cover
     source = fg.ArraySource(RAW, fg.Array(np.zeros(N), SPEC))
-    with pytest.raises(fg.SetupError, match=r"Reject\(MASK\): needs MASK \(the mask\)"), fg.build(
-        source + fg.Reject(mask=MASK)
+    with (
+        pytest.raises(fg.SetupError, match=r"Reject\(MASK\): needs MASK \(the mask\)"),
+        fg.build(source + fg.Reject(mask=MASK)),
     ):
         pass  # pragma: no cover
 

@@ -43,8 +43,9 @@ class GraphSource(fg.BatchProvider):
         return fg.Batch({self.key: graph.subset(np.ones(len(graph), dtype=bool))})
 
 
-def array_source(key: fg.ArrayKey, data: np.ndarray, voxel_size: tuple[int, ...],
-                 interpolatable: bool | None = None) -> fg.ArraySource:
+def array_source(
+    key: fg.ArrayKey, data: np.ndarray, voxel_size: tuple[int, ...], interpolatable: bool | None = None
+) -> fg.ArraySource:
     dims = len(voxel_size)
     roi = fg.Roi((0,) * dims, tuple(s * v for s, v in zip(data.shape[-dims:], voxel_size, strict=True)))
     spec = fg.ArraySpec(roi=roi, voxel_size=voxel_size, interpolatable=interpolatable)
@@ -94,8 +95,14 @@ def test_flip_maps_the_total_box_onto_itself_when_on_the_grid() -> None:
     inner=st.tuples(*[st.integers(0, 6)] * 3),
     grid=st.sampled_from([(1, 1, 1), (2, 2, 2), (4, 2, 2)]),
 )
-def test_flip_geometry_laws(perm: list[int], mirror: tuple[bool, ...], begin: tuple[int, ...],
-                            shape: tuple[int, ...], inner: tuple[int, ...], grid: tuple[int, ...]) -> None:
+def test_flip_geometry_laws(
+    perm: list[int],
+    mirror: tuple[bool, ...],
+    begin: tuple[int, ...],
+    shape: tuple[int, ...],
+    inner: tuple[int, ...],
+    grid: tuple[int, ...],
+) -> None:
     # transposed axes must share the grid spacing, as SimpleAugment's setup enforces
     if any(grid[d] != grid[q] for d, q in enumerate(perm)):
         perm = [0, 1, 2]
@@ -136,8 +143,10 @@ def test_mirror_of_one_axis_is_exact(axis: int) -> None:
     data = coords((8, 12, 12))
     roi = fg.Roi((2, 2, 4), (4, 8, 6))
     probs = tuple(1.0 if d == axis else 0.0 for d in range(3))
-    got = run(array_source(RAW, data, (1, 1, 1)) + fg.SimpleAugment(mirror_probs=probs, transpose_only=()),
-              request_of({RAW: roi}))[RAW]
+    got = run(
+        array_source(RAW, data, (1, 1, 1)) + fg.SimpleAugment(mirror_probs=probs, transpose_only=()),
+        request_of({RAW: roi}),
+    )[RAW]
     assert got.spec.roi == roi
     np.testing.assert_array_equal(got.data, np.flip(data[2:6, 2:10, 4:10], axis))
 
@@ -187,8 +196,11 @@ def test_labels_images_and_points_stay_consistent() -> None:
     rng = np.random.default_rng(1)
     locations = rng.uniform(0, 1, (300, 3)) * np.asarray(roi.shape)
     graph = fg.Graph(np.arange(300), locations, fg.GraphSpec(roi=roi))
-    sources = (array_source(RAW, raw, (40, 4, 4)), array_source(LABELS, labels, (40, 8, 8)),
-               GraphSource(POINTS, graph)) + fg.MergeProvider()
+    sources = (
+        array_source(RAW, raw, (40, 4, 4)),
+        array_source(LABELS, labels, (40, 8, 8)),
+        GraphSource(POINTS, graph),
+    ) + fg.MergeProvider()
 
     def label_at(volume: np.ndarray, vs: tuple[int, ...], begin: tuple[int, ...], points: np.ndarray) -> np.ndarray:
         index = np.floor((points - np.asarray(begin)) / np.asarray(vs)).astype(int)
@@ -219,8 +231,7 @@ def test_labels_images_and_points_stay_consistent() -> None:
 
 def test_graph_points_on_the_mirrored_faces() -> None:
     roi = fg.Roi((0, 0), (10, 10))
-    graph = fg.Graph([1, 2, 3], [[5.5, 9.999], [5.5, 0.0], [2.0, 3.0]],
-                     fg.GraphSpec(roi=fg.Roi((0, 0), (20, 20))))
+    graph = fg.Graph([1, 2, 3], [[5.5, 9.999], [5.5, 0.0], [2.0, 3.0]], fg.GraphSpec(roi=fg.Roi((0, 0), (20, 20))))
     node = fg.SimpleAugment(mirror_probs=(0.0, 1.0), transpose_only=())
     out = run(GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
     # x -> 10 - x: 0.0 lands on the excluded upper face, 9.999 near 0; a point at x = 10 lands on 0
@@ -233,8 +244,9 @@ def test_graph_points_on_the_mirrored_faces() -> None:
 
 def test_graph_edges_and_attributes_follow() -> None:
     roi = fg.Roi((0, 0), (10, 10))
-    graph = fg.Graph([1, 2], [[1.5, 2.5], [3.5, 4.5]], fg.GraphSpec(roi=roi), attributes={"w": np.array([7, 8])},
-                     edges=[[1, 2]])
+    graph = fg.Graph(
+        [1, 2], [[1.5, 2.5], [3.5, 4.5]], fg.GraphSpec(roi=roi), attributes={"w": np.array([7, 8])}, edges=[[1, 2]]
+    )
     node = fg.SimpleAugment(mirror_probs=(1.0, 0.0), transpose_probs={(1, 0): 1.0})
     out = run(GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
     np.testing.assert_array_equal(out.locations, [[2.5, 8.5], [4.5, 6.5]])
@@ -264,13 +276,18 @@ def test_default_draws_cover_every_mirror_and_permutation() -> None:
 
 def test_transposing_anisotropic_axes_is_refused_with_a_fix() -> None:
     source = array_source(RAW, np.zeros((4, 10, 10), np.float32), (40, 4, 4))
-    with pytest.raises(fg.SetupError, match=r"transposing axes 0 and 1 would mix voxel sizes 40 and 4 of RAW .*"
-                                            r"transpose_only=\(1, 2\)"):
+    with pytest.raises(
+        fg.SetupError,
+        match=r"transposing axes 0 and 1 would mix voxel sizes 40 and 4 of RAW .*"
+        r"transpose_only=\(1, 2\)",
+    ):
         run(source + fg.SimpleAugment(), request_of({RAW: fg.Roi((0, 0, 0), (40, 4, 4))}))
     # restricting by transpose_probs is enough too
     source = array_source(RAW, np.zeros((4, 10, 10), np.float32), (40, 4, 4))
-    out = run(source + fg.SimpleAugment(transpose_probs={(0, 1, 2): 1, (0, 2, 1): 1}),
-              request_of({RAW: fg.Roi((0, 0, 0), (40, 4, 4))}))
+    out = run(
+        source + fg.SimpleAugment(transpose_probs={(0, 1, 2): 1, (0, 2, 1): 1}),
+        request_of({RAW: fg.Roi((0, 0, 0), (40, 4, 4))}),
+    )
     assert out[RAW].data.shape == (1, 1, 1)
 
 

@@ -1,0 +1,107 @@
+"""Per-node timings: tables from ``Batch.profiling`` records, single or aggregated over batches.
+
+Every batch carries ``profiling``, a list of ``(node name, phase, seconds)`` records, upstream
+first, with phase ``"prepare"`` (the node's ``prepare``) or ``"process"`` (its ``process``, or
+``provide`` for sources; for PreCache the time the caller waited). A node that runs several
+times for one batch (Reject retrying, the repetitions of Stack) has several records; they add up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+Record = tuple[str, str, float]
+
+
+def profile_table(records: Iterable[Record]) -> list[dict[str, Any]]:
+    """Seconds summed per node: ``[{"node", "prepare", "process"}]`` in order of first appearance."""
+    rows: dict[str, dict[str, Any]] = {}
+    for node, phase, seconds in records:
+        row = rows.setdefault(node, {"node": node, "prepare": 0.0, "process": 0.0})
+        row[phase] = row.get(phase, 0.0) + seconds
+    return list(rows.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileRow:
+    """One node's mean time per batch (milliseconds) and its share of all nodes' time."""
+
+    node: str
+    prepare_ms: float
+    process_ms: float
+    share: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.prepare_ms + self.process_ms
+
+
+class ProfileStats:
+    """Accumulates the profiling records of many batches.
+
+    Example:
+        >>> stats = ProfileStats()
+        >>> stats.add([("Source", "process", 0.003), ("Normalize", "prepare", 0.0), ("Normalize", "process", 0.001)])
+        >>> stats.add([("Source", "process", 0.005), ("Normalize", "prepare", 0.0), ("Normalize", "process", 0.003)])
+        >>> [(r.node, r.process_ms, r.share) for r in stats.rows()]
+        [('Source', 4.0, 0.666...), ('Normalize', 2.0, 0.333...)]
+    """
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self._seconds: dict[str, list[float]] = {}
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Count one batch with these records."""
+        self.batches += 1
+        for node, phase, seconds in records:
+            entry = self._seconds.get(node)
+            if entry is None:
+                entry = self._seconds[node] = [0.0, 0.0]
+            entry[0 if phase == "prepare" else 1] += seconds
+
+    def reset(self) -> None:
+        self.batches = 0
+        self._seconds = {}
+
+    def rows(self) -> list[ProfileRow]:
+        """Mean milliseconds per batch for each node, upstream first."""
+        n = max(self.batches, 1)
+        total = sum(a + b for a, b in self._seconds.values())
+        return [
+            ProfileRow(node, 1e3 * prep / n, 1e3 * proc / n, (prep + proc) / total if total > 0 else 0.0)
+            for node, (prep, proc) in self._seconds.items()
+        ]
+
+    def table(self, title: str | None = None) -> str:
+        """The rows as a fixed-width text table."""
+        return format_table(self.rows(), self.batches, title)
+
+
+def format_table(rows: list[ProfileRow], batches: int, title: str | None = None) -> str:
+    """A readable table: node, prepare ms, process ms (means per batch) and share of the total.
+
+    Example:
+        >>> rows = [ProfileRow("Hdf5Source(a.h5)", 0.0, 12.5, 0.8), ProfileRow("Normalize(RAW)", 0.01, 3.1, 0.2)]
+        >>> print(format_table(rows, 10))
+        profiling: mean over 10 batches
+        node              prepare ms  process ms   share
+        Hdf5Source(a.h5)       0.000      12.500   80.0%
+        Normalize(RAW)         0.010       3.100   20.0%
+        total                  0.010      15.600  100.0%
+    """
+    header = f"{title}: mean over {batches} batches" if title else f"profiling: mean over {batches} batches"
+    width = max([len("node"), len("total"), *(len(r.node) for r in rows)])
+    lines = [header, f"{'node':<{width}}  {'prepare ms':>10}  {'process ms':>10}  {'share':>6}"]
+    for r in rows:
+        lines.append(f"{r.node:<{width}}  {r.prepare_ms:>10.3f}  {r.process_ms:>10.3f}  {r.share:>6.1%}")
+    prep = sum(r.prepare_ms for r in rows)
+    proc = sum(r.process_ms for r in rows)
+    share = sum(r.share for r in rows)
+    lines.append(f"{'total':<{width}}  {prep:>10.3f}  {proc:>10.3f}  {share:>6.1%}")
+    return "\n".join(lines)
+
+
+__all__ = ["ProfileRow", "ProfileStats", "Record", "format_table", "profile_table"]

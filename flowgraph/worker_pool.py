@@ -1,0 +1,713 @@
+"""WorkerPool: copies of a pipeline running in worker processes, fed tasks by a dispatcher thread.
+
+Each worker process receives the pipeline once (pickled, or inherited with ``fork``), sets up its
+own copy, answers requests one at a time and tears its copy down when told to stop, when the
+parent goes away, or on SIGTERM. Batches come back through shared memory
+(:mod:`flowgraph.shared_memory`); requests, specs and errors travel pickled.
+
+In the parent, a dispatcher thread owns the connections to the workers: it hands the next task
+to every idle worker (tasks somebody waits for first, then prefetches in the order they were
+scheduled), receives results, maps them and wakes the waiting callers. All bookkeeping is
+guarded by one condition variable, ``pool.cond``; callers schedule and collect under it.
+
+Start methods: ``forkserver`` (the default where available) forks workers from a clean
+single-threaded server process, which is safe whatever threads the caller runs; the pipeline is
+pickled for it (locks are re-created, nested pipelines arrive unbuilt, Hdf5Source reopens its
+file). ``fork`` needs no pickling and shares in-memory sources copy-on-write, but is unsafe when
+the parent has other threads holding locks. ``spawn`` works everywhere and starts slowest.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import copyreg
+import io
+import itertools
+import multiprocessing as mp
+import os
+import pickle
+import secrets
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+from collections.abc import Hashable
+from multiprocessing import connection
+from typing import Any
+
+from flowgraph import shared_memory
+from flowgraph.batch import Batch
+from flowgraph.errors import FlowgraphError, PipelineError, SetupError
+from flowgraph.pipeline import Pipeline
+from flowgraph.request import BatchRequest
+
+#: seconds a stopping worker gets to tear down its pipeline before it is killed
+STOP_TIMEOUT = 5.0
+#: how often an idle worker checks that its parent is still alive
+_POLL_SECONDS = 1.0
+#: the environment variable that caps the threads a node uses (see flowgraph.resample)
+THREADS_VARIABLE = "FLOWGRAPH_THREADS"
+
+
+class WorkerError(FlowgraphError, RuntimeError):
+    """A worker process failed without an exception of its own (it died, or its error could not be pickled)."""
+
+
+def default_workers() -> int:
+    """The number of CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_start_method() -> str:
+    """The safe start method of this platform: forkserver where it exists, else spawn."""
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+def main_reimportable() -> bool | None:
+    """Can a fresh process import this program's main module? None: there is none to import.
+
+    forkserver and spawn workers import the main module (as ``__mp_main__``) before anything
+    else: by module name after ``python -m``, else from ``__main__.__file__``, which must then be
+    a Python file. Interactive sessions and notebooks have neither.
+    """
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    if path is None:
+        return None
+    return str(path).endswith((".py", ".pyw")) and os.path.exists(path)
+
+
+# -- pickling a pipeline for workers ----------------------------------------------------------------
+
+
+def _reduce_pipeline(p: Pipeline) -> tuple[Any, ...]:
+    return (Pipeline, (p.node, p.inputs))  # arrives unbuilt
+
+
+_LOCK_TYPE = type(threading.Lock())
+_RLOCK_TYPE = type(threading.RLock())
+
+
+class _PipelinePickler(pickle.Pickler):
+    dispatch_table = copyreg.dispatch_table.copy()
+    dispatch_table[Pipeline] = _reduce_pipeline
+    dispatch_table[_LOCK_TYPE] = lambda lock: (threading.Lock, ())
+    dispatch_table[_RLOCK_TYPE] = lambda lock: (threading.RLock, ())
+
+    def __init__(self, file: Any, protocol: int) -> None:
+        super().__init__(file, protocol)
+        self.uses_main = False
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == "__main__":
+            self.uses_main = True  # pickled by reference to the main module
+        return NotImplemented
+
+
+def dumps_pipeline(pipeline: Pipeline) -> tuple[bytes, bool]:
+    """Pickle ``pipeline`` for a worker: nested pipelines unbuilt, locks replaced by new ones.
+
+    Returns the bytes and whether they refer to classes or functions of the main module.
+    """
+    buffer = io.BytesIO()
+    pickler = _PipelinePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dump(pipeline)
+    return buffer.getvalue(), pickler.uses_main
+
+
+def plan_start(pipeline: Pipeline, start_method: str | None, owner: str) -> tuple[str, bytes | Pipeline]:
+    """The start method to use and what to hand each worker (pickled bytes, or the pipeline for fork).
+
+    ``None`` chooses: forkserver (spawn where there is none) when the pipeline pickles and the
+    workers can import everything it refers to; otherwise fork, where it exists (the pipeline
+    then needs no pickling: classes defined in a notebook or an interactive session work).
+    """
+    if start_method == "fork":
+        return "fork", pipeline
+    can_fork = start_method is None and "fork" in mp.get_all_start_methods()
+    try:
+        blob, uses_main = dumps_pipeline(pipeline)
+    except Exception as e:
+        if can_fork:
+            return "fork", pipeline
+        method = start_method or default_start_method()
+        raise SetupError(
+            f"{owner}: the upstream pipeline cannot be pickled for {method} worker processes "
+            f"({type(e).__name__}: {e}); make that node picklable or use start_method='fork'."
+        ) from e
+    importable = main_reimportable()
+    if can_fork and (importable is False or (uses_main and not importable)):
+        return "fork", pipeline
+    return start_method or default_start_method(), blob
+
+
+def subtree(node: Any) -> Pipeline:
+    """The pipeline feeding into (and ending with) the built ``node``, rebuilt from its upstream links."""
+    return Pipeline(node, tuple(subtree(u) for u in node._upstream))
+
+
+def _unbuild(pipeline: Pipeline) -> None:
+    """Mark nested pipelines inherited through ``fork`` as not built, so the worker sets them up afresh."""
+    for sub in pipeline.walk():
+        for nested in sub.node.nested_pipelines():
+            nested._built = False
+            nested._done = []
+            _unbuild(nested)
+
+
+# -- errors across processes -------------------------------------------------------------------------------
+
+ErrorPayload = tuple[bytes | None, str, str, list[str], str]
+
+
+def error_payload(error: BaseException) -> ErrorPayload:
+    """``error`` in a form that survives the trip to the parent, with its traceback text."""
+    text = "".join(traceback.format_exception(error))
+    data: bytes | None
+    try:
+        data = pickle.dumps(error)
+        pickle.loads(data)
+    except Exception:
+        data = None
+    kind = f"{type(error).__module__}.{type(error).__qualname__}"
+    return data, kind, str(error), list(getattr(error, "__notes__", [])), text
+
+
+def rebuild_error(payload: ErrorPayload, where: str) -> BaseException:
+    """The exception of ``payload`` (its original type when possible) with the worker's traceback as a note."""
+    data, kind, message, notes, text = payload
+    error: BaseException | None = None
+    if data is not None:
+        try:
+            error = pickle.loads(data)
+        except Exception:
+            error = None
+    if error is None:
+        error = WorkerError(f"{kind}: {message}")
+        for note in notes:
+            error.add_note(note)
+    error.add_note(f"raised in {where}; the worker's traceback:\n{text.rstrip()}")
+    return error
+
+
+# -- the worker process -------------------------------------------------------------------------------------
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def worker_main(
+    index: int,
+    pipeline: bytes | Pipeline,
+    conn: connection.Connection,
+    prefix: str,
+    threads: int = 1,
+    keep_free: int = 4,
+) -> None:  # pragma: no cover - runs in the worker process (covered through PreCache's tests)
+    """The loop of one worker: set up, then answer messages until ``None`` (or the parent is gone).
+
+    Messages: ``("task", id, request)`` -> ``("done", id, PackedBatch)`` or ``("error", id,
+    payload)``; ``("free", names)``: the parent no longer uses these segments.
+
+    ``threads``: the threads a node may use inside this worker (``FLOWGRAPH_THREADS``, unless the
+    environment sets it already), so that workers x threads do not exceed the CPUs.
+    ``keep_free``: free shared-memory segments kept for reuse.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    os.environ.setdefault(THREADS_VARIABLE, str(threads))
+    parent = os.getppid()
+    built: Pipeline | None = None
+    writer = shared_memory.SegmentWriter(segment_prefix(prefix, index, os.getpid()), keep_free)
+    try:
+        try:
+            if isinstance(pipeline, Pipeline):
+                _unbuild(pipeline)
+                p = pipeline
+            else:
+                p = pickle.loads(pipeline)
+            p.setup()
+            built = p
+        except Exception as e:
+            conn.send(("setup_error", error_payload(e)))
+            return
+        conn.send(("ready", os.getpid()))
+        while True:
+            while not conn.poll(_POLL_SECONDS):
+                if os.getppid() != parent:  # the parent (or the fork server) is gone
+                    return
+            message = conn.recv()
+            if message is None:
+                return
+            if message[0] == "free":
+                for name in message[1]:
+                    writer.release(name)
+                continue
+            _, task_id, request = message
+            try:
+                batch = built.node.request_batch(request)
+                packed = writer.pack(batch)
+            except Exception as e:
+                conn.send(("error", task_id, error_payload(e)))
+                continue
+            del batch
+            conn.send(("done", task_id, packed))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return
+    finally:
+        try:
+            if built is not None:
+                built.teardown()
+        finally:
+            writer.close()
+
+
+def segment_prefix(prefix: str, index: int, pid: int) -> str:
+    """The names of the shared-memory segments of worker ``index`` running as process ``pid``."""
+    return f"{prefix}{index}_{pid}_"
+
+
+# -- the parent side ----------------------------------------------------------------------------------------
+
+
+class Task:
+    """One request for the workers: queued, then running on a worker, then done (batch or error)."""
+
+    __slots__ = ("batch", "error", "id", "key", "request", "state", "waiters", "worker")
+
+    def __init__(self, task_id: int, key: Hashable, request: BatchRequest) -> None:
+        self.id = task_id
+        self.key = key
+        self.request = request
+        self.state = "queued"
+        self.waiters = 0
+        self.batch: Batch | None = None
+        self.error: BaseException | None = None
+        self.worker: _Worker | None = None
+
+
+class _Worker:
+    __slots__ = ("conn", "index", "process", "ready", "task")
+
+    def __init__(self, index: int, process: Any, conn: connection.Connection) -> None:
+        self.index = index
+        self.process = process
+        self.conn = conn
+        self.task: Task | None = None
+        self.ready = False  # it said so after setting up its pipeline
+
+    @property
+    def label(self) -> str:
+        return f"worker {self.index} (pid {self.process.pid})"
+
+
+class WorkerPool:
+    """``num_workers`` processes running copies of ``pipeline`` (see the module docstring).
+
+    Use under ``pool.cond``: ``lookup``, ``demand``, ``prefetch``, ``drop_except``; then
+    ``collect(task)`` (which takes the lock itself) for every demanded task, or ``release`` it.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        num_workers: int,
+        start_method: str | None = None,
+        owner: str = "PreCache",
+        keep_free: int = 4,
+    ) -> None:
+        self.owner = owner
+        self.num_workers = num_workers
+        self.keep_free = keep_free
+        self.start_method, self._payload = plan_start(pipeline, start_method, owner)
+        self._ctx = mp.get_context(self.start_method)
+        self.prefix = f"fg{os.getpid()}_{secrets.token_hex(3)}_"
+        self.cond = threading.Condition()
+        self._tasks: dict[Hashable, Task] = {}
+        self._queue: list[Task] = []
+        self._ids = itertools.count()
+        self._workers: list[_Worker] = []
+        self._fatal: BaseException | None = None
+        self._stopping = False
+        self._closed = False
+        self._deaths = 0
+        self._wake_r, self._wake_w = os.pipe()
+        self._wake_open = True
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._thread: threading.Thread | None = None
+        # segments the workers write batches into: mapped once here, handed back when collected
+        self._reader = shared_memory.SegmentReader(self._segment_freed)
+        self._freed: collections.deque[str] = collections.deque()
+        self._owners: dict[str, _Worker] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        shared_memory.ensure_tracker()
+        if self.start_method == "forkserver":
+            _preload_flowgraph()
+        try:
+            for index in range(self.num_workers):
+                self._workers.append(self._spawn(index))
+        except BaseException:
+            self.close()
+            raise
+        self._thread = threading.Thread(target=self._dispatch, name=f"{self.owner}-dispatcher", daemon=True)
+        self._thread.start()
+
+    def _spawn(self, index: int) -> _Worker:
+        parent_end, child_end = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(  # type: ignore[attr-defined]
+            target=worker_main,
+            args=(
+                index,
+                self._payload,
+                child_end,
+                self.prefix,
+                max(1, default_workers() // self.num_workers),
+                self.keep_free,
+            ),
+            name=f"{self.owner}-worker-{index}",
+            daemon=True,
+        )
+        try:
+            process.start()
+        except OSError as e:  # the new process died while receiving its task (e.g. importing __main__)
+            parent_end.close()
+            raise WorkerError(self._not_started(f"worker {index}", f"could not be started ({e})")) from e
+        finally:
+            child_end.close()
+        return _Worker(index, process, parent_end)
+
+    def _not_started(self, who: str, what: str) -> str:
+        return (
+            f"{self.owner}: {who} {what} before setting up its pipeline (start method {self.start_method}); "
+            "its error is on standard error. forkserver and spawn workers import the main module first: guard "
+            "the script's code with `if __name__ == '__main__':`, or use start_method='fork'."
+        )
+
+    def pids(self) -> list[int]:
+        """Process ids of the current workers."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def close(self) -> None:
+        """Stop every worker (idle ones tear down, busy ones get SIGTERM, stragglers are killed)."""
+        with self.cond:
+            if self._closed:
+                return
+            self._stopping = True
+            self._wake()
+        try:
+            if self._thread is not None:
+                self._thread.join()
+            self._stop_workers()
+        finally:
+            for w in self._workers:
+                if w.process.is_alive():
+                    w.process.kill()
+                    w.process.join(1.0)
+            self._drain()
+            shared_memory.sweep(self.prefix)  # batches still in use keep their mappings
+            self._reader.close()
+            self._wake_open = False
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            with self.cond:
+                self._closed = True
+                self._tasks.clear()
+                self._queue.clear()
+                self.cond.notify_all()
+
+    def _stop_workers(self) -> None:
+        for w in self._workers:
+            if not w.process.is_alive():
+                continue
+            if w.task is not None:
+                w.process.terminate()
+            else:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    w.process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for w in self._workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+
+    def _drain(self) -> None:
+        """Remove the segments of results that arrived after the dispatcher stopped."""
+        for w in self._workers:
+            try:
+                while w.conn.poll(0):
+                    message = w.conn.recv()
+                    if message[0] == "done":
+                        shared_memory.discard(message[2])
+            except Exception:
+                pass
+            w.conn.close()
+
+    # -- scheduling (call under self.cond) ---------------------------------------------------------------
+    def lookup(self, key: Hashable) -> Task | None:
+        return self._tasks.get(key)
+
+    def demand(self, key: Hashable, request: BatchRequest) -> Task:
+        """The task for ``key`` (an existing prefetch, or a new one queued first); the caller must collect it."""
+        task = self._tasks.get(key)
+        if task is None or task.waiters > 0:  # a second caller of the same key gets its own batch
+            task = self._new(key, request)
+        task.waiters += 1
+        if task.state == "queued":
+            self._wake()
+        return task
+
+    def prefetch(self, key: Hashable, request: BatchRequest) -> Task:
+        """Queue ``key`` for prefetching unless it is known already."""
+        task = self._tasks.get(key)
+        if task is None:
+            task = self._new(key, request)
+            self._wake()
+        return task
+
+    def _new(self, key: Hashable, request: BatchRequest) -> Task:
+        task = Task(next(self._ids), key, request)
+        if key not in self._tasks or self._tasks[key].waiters == 0:
+            self._tasks[key] = task
+        self._queue.append(task)
+        return task
+
+    def drop_except(self, keep: set[Hashable]) -> None:
+        """Forget prefetches not in ``keep`` that nobody waits for (running ones finish and are discarded)."""
+        for key in [k for k, t in self._tasks.items() if k not in keep and t.waiters == 0]:
+            task = self._tasks.pop(key)
+            if task.state == "queued":
+                self._queue.remove(task)
+            task.batch = None
+
+    def cached(self) -> int:
+        """How many tasks are known (queued, running or done)."""
+        return len(self._tasks)
+
+    # -- collecting -------------------------------------------------------------------------------------
+    def collect(self, task: Task) -> Batch:
+        """Wait for ``task`` (demanded before) and return its batch, or raise its error."""
+        with self.cond:
+            try:
+                while task.state != "done":
+                    if self._fatal is not None:
+                        raise self._fatal
+                    if self._closed or self._stopping:
+                        raise PipelineError(f"{self.owner}: the worker pool was shut down while a batch was awaited.")
+                    self.cond.wait(0.5)
+            finally:
+                task.waiters -= 1
+            if self._tasks.get(task.key) is task:
+                del self._tasks[task.key]
+        if task.error is not None:
+            error, task.error = task.error, None
+            raise error
+        batch, task.batch = task.batch, None
+        assert batch is not None
+        return batch
+
+    def release(self, task: Task) -> None:
+        """Give up waiting for ``task`` (it stays cached as a prefetch)."""
+        with self.cond:
+            task.waiters -= 1
+
+    # -- dispatcher thread ------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        if self._wake_open:
+            with contextlib.suppress(OSError):  # a full pipe wakes the dispatcher just as well
+                os.write(self._wake_w, b"x")
+
+    def _segment_freed(self, name: str) -> None:
+        """The reader's callback (any thread, maybe under ``cond``): hand ``name`` back to its worker."""
+        self._freed.append(name)
+        self._wake()
+
+    def _return_segments(self) -> None:
+        """Send the freed segments to the workers that own them (dispatcher thread)."""
+        names: dict[_Worker, list[str]] = {}
+        while self._freed:
+            name = self._freed.popleft()
+            owner = self._owners.get(name)
+            if owner is not None:
+                names.setdefault(owner, []).append(name)
+        for w, batch in names.items():
+            if w in self._workers and w.process.exitcode is None:
+                with contextlib.suppress(OSError):
+                    w.conn.send(("free", batch))
+
+    def _next_task(self) -> Task | None:
+        if not self._queue:
+            return None
+        task = next((t for t in self._queue if t.waiters > 0), self._queue[0])
+        self._queue.remove(task)
+        return task
+
+    def _assign(self) -> None:
+        for w in self._workers:
+            if w.task is not None or w.process.exitcode is not None:
+                continue
+            task = self._next_task()
+            if task is None:
+                return
+            try:
+                w.conn.send(("task", task.id, task.request))
+            except OSError:  # the worker died; its sentinel will tell
+                self._queue.insert(0, task)
+                continue
+            task.state = "running"
+            task.worker = w
+            w.task = task
+
+    def _dispatch(self) -> None:
+        try:
+            while True:
+                with self.cond:
+                    if self._stopping:
+                        return
+                    self._assign()
+                    by_conn = {w.conn: w for w in self._workers}
+                    by_sentinel = {w.process.sentinel: w for w in self._workers}
+                ready = connection.wait([*by_conn, *by_sentinel, self._wake_r], timeout=_POLL_SECONDS)
+                for obj in ready:
+                    if obj is self._wake_r:
+                        self._drain_wake()
+                    elif obj in by_conn:
+                        self._receive(by_conn[obj])
+                self._return_segments()
+                for obj in ready:
+                    if obj in by_sentinel and not isinstance(obj, connection.Connection):
+                        self._died(by_sentinel[obj])
+        except BaseException as e:  # pragma: no cover - a bug in the dispatcher must not hang callers
+            error = WorkerError(f"{self.owner}: the dispatcher thread failed ({type(e).__name__}: {e}).")
+            error.add_note("".join(traceback.format_exception(e)))
+            with self.cond:
+                self._fatal = error
+                self.cond.notify_all()
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _receive(self, w: _Worker) -> bool:
+        """Handle one message from ``w``; False if its connection is closed (it died or is dying)."""
+        try:
+            message = w.conn.recv()
+        except (EOFError, OSError):
+            return False  # its sentinel reports the death
+        kind = message[0]
+        w.ready = True
+        if kind == "ready":
+            return True
+        if kind == "setup_error":
+            fatal = rebuild_error(message[1], f"{self.owner} {w.label} while setting up its copy of the pipeline")
+            with self.cond:
+                self._fatal = fatal
+                self.cond.notify_all()
+            return True
+        batch: Batch | None = None
+        error: BaseException | None = None
+        if kind == "done":
+            packed = message[2]
+            for name in packed.retired:
+                self._owners.pop(name, None)
+            if packed.segment is not None:
+                self._owners[packed.segment] = w
+            batch = self._reader.unpack(packed)
+        else:
+            error = rebuild_error(message[2], f"{self.owner} {w.label}")
+        with self.cond:
+            task = w.task
+            w.task = None
+            if task is not None and task.id == message[1]:
+                task.state = "done"
+                task.batch = batch
+                task.error = error
+                task.worker = None
+                if task.waiters == 0 and self._tasks.get(task.key) is not task:
+                    task.batch = task.error = None  # dropped while running
+            self.cond.notify_all()
+        return True
+
+    def _died(self, w: _Worker) -> None:
+        while True:  # results it sent before dying still count
+            try:
+                if not w.conn.poll(0):
+                    break
+            except OSError:
+                break
+            if not self._receive(w):
+                break
+        w.process.join(0.1)
+        with self.cond:
+            if self._stopping or w not in self._workers or self._fatal is not None:
+                return
+            self._deaths += 1
+            code = w.process.exitcode
+            if not w.ready:  # it never got going: restarting would fail the same way
+                self._fatal = WorkerError(self._not_started(w.label, f"exited with code {code}"))
+                self.cond.notify_all()
+                return
+            task = w.task
+            w.task = None
+            if task is not None:
+                task.state = "done"
+                task.error = WorkerError(
+                    f"{self.owner}: {w.label} died with exit code {code} while producing a batch "
+                    f"(seed {task.request.random_seed}); check its memory use or run without workers to debug."
+                )
+            if self._deaths > 2 * self.num_workers + 2:
+                self._fatal = WorkerError(
+                    f"{self.owner}: worker processes died {self._deaths} times (last exit code {code}); "
+                    "run the pipeline without PreCache to see the error."
+                )
+            else:
+                w.conn.close()
+                self._reader.forget(segment_prefix(self.prefix, w.index, w.process.pid))
+                for name in [n for n, owner in self._owners.items() if owner is w]:
+                    del self._owners[name]
+                try:
+                    self._workers[self._workers.index(w)] = self._spawn(w.index)
+                except WorkerError as e:
+                    self._fatal = e
+            self.cond.notify_all()
+
+
+def _preload_flowgraph() -> None:
+    """Let the fork server import flowgraph once, so that workers start in milliseconds."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    modules = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    if server is not None and "flowgraph" not in modules:
+        server.set_forkserver_preload([*modules, "flowgraph"])
+
+
+__all__ = [
+    "STOP_TIMEOUT",
+    "THREADS_VARIABLE",
+    "Task",
+    "WorkerError",
+    "WorkerPool",
+    "default_start_method",
+    "default_workers",
+    "dumps_pipeline",
+    "error_payload",
+    "rebuild_error",
+    "segment_prefix",
+    "subtree",
+    "worker_main",
+]

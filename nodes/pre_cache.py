@@ -1,0 +1,247 @@
+"""PreCache: produce batches in worker processes ahead of demand."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import threading
+import time
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+from flowgraph.batch import Batch
+from flowgraph.errors import ConfigError
+from flowgraph.provider import BatchFilter
+from flowgraph.request import BatchRequest
+from flowgraph.validate import number
+from flowgraph.worker_pool import Task, WorkerPool, default_workers, subtree
+
+_SEED_MODULUS = 2**63
+_TEMPLATES = 4  # request templates remembered (prefetches exist only for the latest)
+
+
+def next_seeds(seed: int) -> Iterable[int]:
+    """``seed + 1, seed + 2, ...`` (modulo 2**63): the seeds a built pipeline gives next."""
+    return ((seed + i) % _SEED_MODULUS for i in itertools.count(1))
+
+
+class PreCache(BatchFilter):
+    """Produce the upstream pipeline's batches in worker processes, ahead of demand.
+
+    Every worker process sets up its own copy of the upstream pipeline. When a request with
+    seed ``s`` arrives, PreCache answers it (from the cache if it was prefetched, otherwise a
+    worker computes it at once, before any prefetch) and keeps the workers busy with the same
+    request for seeds ``s + 1, ..., s + cache_size``: exactly the requests a built pipeline
+    makes next when the caller does not set seeds. Prefetches are used only for requests with
+    identical keys and specs; a request for something else drops them, and a caller whose
+    seeds do not follow on gets no prefetching until they do again. ``request_batches`` (used
+    by Stack) submits several requests at once. Batches come back through shared memory: the
+    worker copies the arrays once into a segment it reuses once the caller has dropped the
+    batch; only specs, graphs and profiling records are pickled.
+
+    Args:
+        cache_size: how many batches are prefetched (and held) at most; default
+            ``2 * num_workers``. Memory use is about ``cache_size + num_workers`` batches.
+        num_workers: worker processes; default the number of CPUs this process may use
+            (``len(os.sched_getaffinity(0))``). 0 runs the upstream pipeline in this process,
+            without prefetching (for debugging).
+        start_method: how worker processes start: ``"forkserver"``, ``"spawn"``, ``"fork"``, or
+            None (default) to choose: forkserver when the upstream pipeline can be pickled and
+            the workers can import everything it refers to, else fork (e.g. for nodes defined in
+            a notebook). forkserver and spawn pickle the upstream pipeline (locks are re-created,
+            HDF5 files reopened in each worker) and import the main module in every worker, so
+            a script must guard its code with ``if __name__ == "__main__":``; fork needs neither
+            and shares in-memory data copy-on-write, but can deadlock if another thread holds a
+            lock at the moment the process forks.
+
+    Requires: whatever is requested (it passes everything through).
+
+    Provides: nothing new; the batches are the upstream pipeline's.
+
+    Request: unchanged. A request with seed ``s`` gives exactly the batch the pipeline without
+    PreCache gives for ``s``, whatever ``num_workers`` is.
+
+    Randomness: none of its own; the seeds decide everything upstream.
+
+    Raises:
+        ConfigError: bad ``cache_size``, ``num_workers`` or ``start_method``.
+        SetupError: the upstream pipeline cannot be pickled for the chosen start method.
+        WorkerError: a worker process died while producing a requested batch. Any exception
+            raised upstream in a worker is re-raised in the caller with its original type and
+            the worker's traceback added as a note.
+
+    ``build()`` exit (normal or by an exception such as KeyboardInterrupt) stops every worker:
+    idle workers tear down their pipeline, busy ones are terminated, and no shared-memory
+    segment is left behind (batches still held keep their memory). Workers ignore SIGINT;
+    Ctrl-C reaches the caller only. Each worker lets nodes use ``CPUs // num_workers`` threads
+    (``FLOWGRAPH_THREADS``). ``stats()``, ``worker_pids()`` and ``worker_start_method`` tell
+    what is going on.
+
+    Example:
+        >>> import numpy as np, flowgraph as fg
+        >>> raw = fg.ArrayKey("RAW")
+        >>> source = fg.ArraySource(raw, fg.Array(np.arange(100.0).reshape(10, 10),
+        ...                         fg.ArraySpec(roi=fg.Roi((0, 0), (10, 10)), voxel_size=(1, 1))))
+        >>> request = fg.BatchRequest(random_seed=1)
+        >>> request.add(raw, (2, 2))
+        >>> with fg.build(source + fg.RandomLocation() + fg.PreCache(cache_size=2, num_workers=1)) as p:
+        ...     cached = p.request_batch(request)[raw].data
+        >>> with fg.build(source + fg.RandomLocation()) as p:
+        ...     direct = p.request_batch(request)[raw].data
+        >>> bool((cached == direct).all())
+        True
+    """
+
+    def __init__(
+        self, cache_size: int | None = None, num_workers: int | None = None, start_method: str | None = None
+    ) -> None:
+        self.num_workers = (
+            default_workers()
+            if num_workers is None
+            else number("PreCache", "num_workers", num_workers, 0, integer=True)
+        )
+        self.cache_size = (
+            2 * max(self.num_workers, 1)
+            if cache_size is None
+            else number("PreCache", "cache_size", cache_size, 1, integer=True)
+        )
+        methods = mp.get_all_start_methods()
+        if start_method is not None and start_method not in methods:
+            raise ConfigError(f"PreCache: start_method must be one of {', '.join(methods)}, got {start_method!r}.")
+        self.start_method = start_method
+        self._pool: WorkerPool | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self._templates: list[tuple[int, BatchRequest]] = []
+        self._template_ids = itertools.count()
+        self._predicted: set[Hashable] = set()
+        self._first = True
+        self._counts = {"hits": 0, "misses": 0}
+        self._local = threading.local()
+        self._pool = None
+        # a PreCache inside a worker's pipeline runs in-process (daemonic workers have no children)
+        if self.num_workers > 0 and not mp.current_process().daemon:
+            # each worker keeps enough free shared-memory segments for its share of the cache
+            keep_free = 2 + -(-self.cache_size // self.num_workers)
+            pool = WorkerPool(subtree(self.upstream), self.num_workers, self.start_method, self.name, keep_free)
+            pool.start()
+            self._pool = pool
+
+    def teardown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # configuration only: the pool, the thread-local claims and the prefetch state stay here
+        runtime = ("_pool", "_local", "_templates", "_template_ids", "_predicted", "_first", "_counts")
+        return {k: v for k, v in self.__dict__.items() if k not in runtime}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pool = None
+
+    def stats(self) -> dict[str, int]:
+        """Requests answered from prefetches (``hits``, done or under way) and computed on demand (``misses``)."""
+        return dict(getattr(self, "_counts", {"hits": 0, "misses": 0}))
+
+    @property
+    def worker_start_method(self) -> str | None:
+        """The start method the running workers were created with (None when not running)."""
+        return self._pool.start_method if self._pool is not None else None
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (empty when not built or without workers)."""
+        return self._pool.pids() if self._pool is not None else []
+
+    # -- requests ----------------------------------------------------------------------------------------
+    def provide(self, request: BatchRequest) -> Batch:
+        t0 = time.perf_counter()
+        if self._pool is None:
+            batch = self.upstream.request_batch(request)
+        else:
+            claimed = getattr(self._local, "claimed", None)
+            with self._pool.cond:
+                key = (self._template_id(request), request.random_seed)
+            mine = claimed.get(key) if claimed else None
+            task = mine.pop(0) if mine else None
+            if task is None:
+                task = self._schedule([request], None)[0]
+            batch = self._pool.collect(task)
+        batch.profiling.append((self.name, "process", time.perf_counter() - t0))
+        return batch
+
+    def request_batches(
+        self, requests: Sequence[BatchRequest], upcoming_seeds: Iterable[int] | None = None
+    ) -> list[Batch]:
+        """Deliver several requests, computed in parallel by the workers.
+
+        Args:
+            requests: the requests (all are submitted before the first is awaited).
+            upcoming_seeds: the seeds the caller will ask for next with the last request's keys
+                and specs, in order; the first ``cache_size`` new ones are prefetched. Default:
+                the seeds following the last request's.
+
+        Returns:
+            the batches, in the order of ``requests``.
+        """
+        if self._pool is None or not requests:
+            return [self.request_batch(r) for r in requests]
+        tasks = self._schedule(requests, upcoming_seeds)
+        claimed: dict[Hashable, list[Task]] | None = getattr(self._local, "claimed", None)
+        if claimed is None:
+            claimed = self._local.claimed = {}
+        for task in tasks:  # provide() picks them up as request_batch() checks each request
+            claimed.setdefault(task.key, []).append(task)
+        try:
+            return [self.request_batch(r) for r in requests]
+        finally:
+            for task in tasks:  # the ones an error left unclaimed stay cached as prefetches
+                mine = claimed.get(task.key, [])
+                if task in mine:
+                    mine.remove(task)
+                    self._pool.release(task)
+                if not mine:
+                    claimed.pop(task.key, None)
+
+    def _template_id(self, request: BatchRequest) -> int:
+        for tid, template in self._templates:
+            if template == request:
+                return tid
+        tid = next(self._template_ids)
+        self._templates.append((tid, request.copy()))
+        del self._templates[:-_TEMPLATES]
+        return tid
+
+    def _schedule(self, requests: Sequence[BatchRequest], upcoming_seeds: Iterable[int] | None) -> list[Task]:
+        """Demand ``requests`` and move the prefetch window (see the class docstring)."""
+        pool = self._pool
+        assert pool is not None
+        with pool.cond:
+            keys = [(self._template_id(r), r.random_seed) for r in requests]
+            # prefetch only while the caller is predictable: first call, or a request we predicted
+            predictable = self._first or any(k in self._predicted for k in keys)
+            self._first = False
+            for key in keys:
+                self._counts["hits" if pool.lookup(key) is not None else "misses"] += 1
+            tasks = [pool.demand(k, r) for k, r in zip(keys, requests)]
+            tid = keys[-1][0]
+            seeds = next_seeds(requests[-1].random_seed or 0) if upcoming_seeds is None else upcoming_seeds
+            seen = set(keys)
+            predicted: list[tuple[int, int]] = []
+            for seed in itertools.islice(seeds, 4 * self.cache_size + len(keys)):
+                upcoming = (tid, seed)
+                if upcoming not in seen:
+                    seen.add(upcoming)
+                    predicted.append(upcoming)
+                    if len(predicted) == self.cache_size:
+                        break
+            self._predicted = set(predicted)
+            pool.drop_except((set(keys) | self._predicted) if predictable else set(keys))
+            if predictable:
+                template = dict(self._templates)[tid]
+                for tid_seed in predicted:
+                    if pool.lookup(tid_seed) is None:
+                        pool.prefetch(tid_seed, template.with_seed(tid_seed[1]))
+        return tasks
