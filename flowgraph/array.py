@@ -14,8 +14,10 @@ from flowgraph.specs import ArraySpec
 
 def voxel_shape(roi: Roi, voxel_size: Iterable[int | None]) -> tuple[int, ...]:
     """Number of voxels per axis of a grid-aligned, bounded ``roi``."""
-    vs = voxel_size if isinstance(voxel_size, Coordinate) else Coordinate(voxel_size)
-    return tuple(s // v for s, v in zip(roi.shape.ints(), vs.ints()))
+    shape = roi.shape
+    if None in shape or None in voxel_size:
+        raise ConfigError(f"voxel_shape: {roi} and voxel size {tuple(voxel_size)} must be bounded.")
+    return tuple(s // v for s, v in zip(shape, voxel_size))  # type: ignore[operator]
 
 
 class Array:

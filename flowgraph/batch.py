@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
 from typing import Any, overload
 
 from flowgraph.array import Array
@@ -59,6 +59,19 @@ class Batch(MutableMapping[Key, Data]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    # direct dict views: the Mapping mixins would go through __getitem__ per key (hot path)
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def items(self) -> ItemsView[Key, Data]:
+        return self._data.items()
+
+    def keys(self) -> KeysView[Key]:
+        return self._data.keys()
+
+    def values(self) -> ValuesView[Data]:
+        return self._data.values()
 
     def arrays(self) -> dict[ArrayKey, Array]:
         return {k: v for k, v in self._data.items() if isinstance(k, ArrayKey)}  # type: ignore[misc]

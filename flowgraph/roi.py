@@ -98,12 +98,13 @@ class Roi:
                 raise ConfigError(f"Roi.contains: the point {tuple(point)} is not {self.dims}-D like {self}.")
             return all(axis is None or axis[0] <= p < axis[1] for axis, p in zip(self.bounds(), point.ints()))
         self._check_dims(other, "contains")
-        if other.empty():
+        if 0 in other._shape:
             return True
-        for axis, other_axis in zip(self.bounds(), other.bounds()):
-            if axis is None:
+        # plain loop over offsets and shapes: called for every key at every node
+        for b, e, ob, oe in zip(self._offset, self._shape, other._offset, other._shape):
+            if b is None or e is None:
                 continue
-            if other_axis is None or other_axis[0] < axis[0] or other_axis[1] > axis[1]:
+            if ob is None or oe is None or ob < b or ob + oe > b + e:
                 return False
         return True
 

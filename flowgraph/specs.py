@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
 from typing import Any, overload
 
 import numpy as np
@@ -138,6 +138,22 @@ class SpecMap(MutableMapping[Key, Spec]):
 
     def __len__(self) -> int:
         return len(self._specs)
+
+    # direct dict views: the Mapping mixins would go through __getitem__ per key (hot path)
+    def __contains__(self, key: object) -> bool:
+        return key in self._specs
+
+    def items(self) -> ItemsView[Key, Spec]:
+        return self._specs.items()
+
+    def keys(self) -> KeysView[Key]:
+        return self._specs.keys()
+
+    def values(self) -> ValuesView[Spec]:
+        return self._specs.values()
+
+    def get(self, key: Key, default: Any = None) -> Any:  # type: ignore[override]
+        return self._specs.get(key, default)
 
     def array_specs(self) -> dict[ArrayKey, ArraySpec]:
         return {k: s for k, s in self._specs.items() if isinstance(k, ArrayKey)}  # type: ignore[misc]
