@@ -15,6 +15,7 @@ from flowgraph.errors import (
     RequestError,
     SetupError,
     UnsatisfiableRequestError,
+    WorkerError,
 )
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey
@@ -55,6 +56,7 @@ __all__ = [
     "Roi",
     "SetupError",
     "UnsatisfiableRequestError",
+    "WorkerError",
     "build",
     "preview",
     "preview_pipeline",

@@ -35,6 +35,14 @@ class BatchContractError(FlowgraphError):
     """A node returned a batch that breaks its promise (missing key, wrong ROI, shape or dtype)."""
 
 
+class WorkerError(FlowgraphError, RuntimeError):
+    """A PreCache worker died or could not start (also a RuntimeError).
+
+    Also raised when a worker's own exception cannot be pickled back to the caller; the message
+    then names the original type and the worker's traceback is attached as a note.
+    """
+
+
 __all__ = [
     "BatchContractError",
     "ConfigError",
@@ -43,4 +51,5 @@ __all__ = [
     "RequestError",
     "SetupError",
     "UnsatisfiableRequestError",
+    "WorkerError",
 ]

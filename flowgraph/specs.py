@@ -152,7 +152,7 @@ class SpecMap(MutableMapping[Key, Spec]):
     def values(self) -> ValuesView[Spec]:
         return self._specs.values()
 
-    def get(self, key: Key, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: Key, default: Any = None) -> Any:
         return self._specs.get(key, default)
 
     def array_specs(self) -> dict[ArrayKey, ArraySpec]:

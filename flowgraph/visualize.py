@@ -120,7 +120,7 @@ def nested_requests(node: BatchProvider, nested: list[Pipeline], request: BatchR
         if spec is None or spec.roi is None or art is None or alpha is None:
             return [None] * len(nested)
         axis = getattr(node, "axis", 0)
-        vs: Any = spec.voxel_size or node.spec[key].voxel_size  # type: ignore[union-attr,index]
+        vs: Any = spec.voxel_size or node.spec[key].voxel_size  # type: ignore[index]
         shape = list(spec.roi.shape)
         shape[axis] = vs[axis]
         roi = Roi(spec.roi.offset, shape)

@@ -40,7 +40,7 @@ from typing import Any
 
 from flowgraph import shared_memory
 from flowgraph.batch import Batch
-from flowgraph.errors import FlowgraphError, PipelineError, SetupError
+from flowgraph.errors import PipelineError, SetupError, WorkerError
 from flowgraph.pipeline import Pipeline
 from flowgraph.request import BatchRequest
 
@@ -50,10 +50,6 @@ STOP_TIMEOUT = 5.0
 _POLL_SECONDS = 1.0
 #: the environment variable that caps the threads a node uses (see flowgraph.resample)
 THREADS_VARIABLE = "FLOWGRAPH_THREADS"
-
-
-class WorkerError(FlowgraphError, RuntimeError):
-    """A worker process failed without an exception of its own (it died, or its error could not be pickled)."""
 
 
 def default_workers() -> int:

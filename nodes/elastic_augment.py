@@ -273,14 +273,24 @@ def read_roi(m: SeparableMap, voxel_size: Coordinate) -> Roi:
 
 
 def resample(array: Array, m: SeparableMap) -> np.ndarray:
-    """``array`` read through ``m`` (built for a source at the world origin)."""
+    """``array`` read through ``m`` (built for a source at the world origin), on its own dtype.
+
+    Integer images (e.g. uint8 raw before Normalize) are interpolated in float32 and rounded back.
+    """
     data = array.data
     dims = array.roi.dims
     origin = np.asarray(array.roi.begin, dtype=np.float64) / np.asarray(array.voxel_size, dtype=np.float64)
     if dims == 2:
         data = data[..., None, :, :]
         origin = np.concatenate([[0.0], origin])
-    out = warp(data, m.moved(origin), bool(array.spec.interpolatable))
+    interpolate = bool(array.spec.interpolatable)
+    out = warp(data, m.moved(origin), interpolate)
+    if interpolate and data.dtype.kind in "uib":
+        info = np.iinfo(data.dtype) if data.dtype.kind != "b" else None
+        np.rint(out, out=out)
+        if info is not None:
+            np.clip(out, info.min, info.max, out=out)
+        out = out.astype(data.dtype)
     return out[..., 0, :, :] if dims == 2 else out
 
 

@@ -6,12 +6,15 @@ The conventions (shared namespace per file, ```output blocks, ``<!-- no-run -->`
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from doc_blocks import Block, extract, run
+
+from flowgraph import nodes
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -45,6 +48,16 @@ def test_no_run_is_rare(path: Path) -> None:
     blocks = extract(path)
     skipped = [b.line for b in blocks if not b.run]
     assert len(skipped) <= max(1, len(blocks) // 5), f"{path.name}: too many <!-- no-run --> blocks at lines {skipped}"
+
+
+def test_the_node_catalogue_has_one_section_per_node() -> None:
+    """docs/nodes.md has a ``### Name`` section for every node of flowgraph.nodes, and no others."""
+    sections = re.findall(r"^### (\S+)\s*$", (ROOT / "docs" / "nodes.md").read_text(encoding="utf-8"), re.MULTILINE)
+    missing = sorted(set(nodes.__all__) - set(sections))
+    assert not missing, f"docs/nodes.md has no ### section for {missing}"
+    unknown = sorted(set(sections) - set(nodes.__all__))
+    assert not unknown, f"docs/nodes.md has ### sections for names that are not nodes: {unknown}"
+    assert len(sections) == len(set(sections)), "docs/nodes.md has a node section twice"
 
 
 # -- the runner itself ------------------------------------------------------------------------------

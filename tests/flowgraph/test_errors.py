@@ -52,6 +52,8 @@ def test_hierarchy() -> None:
     for cls in (errors.PipelineError, errors.SetupError, errors.RequestError, errors.BatchContractError):
         assert issubclass(cls, errors.FlowgraphError) and not issubclass(cls, ValueError)
     assert issubclass(errors.UnsatisfiableRequestError, errors.RequestError)
+    assert issubclass(errors.WorkerError, errors.FlowgraphError) and issubclass(errors.WorkerError, RuntimeError)
+    assert fg.WorkerError is errors.WorkerError
     assert set(errors.__all__) <= set(dir(fg))
 
 

@@ -238,3 +238,16 @@ def test_one_dimensional_data_is_refused_at_setup() -> None:
     source = fg.ArraySource(RAW, fg.Array(np.zeros(10, np.float32), spec))
     with pytest.raises(fg.SetupError, match="spatial_dims"), fg.build(source + fg.ElasticAugment(4, 1, [0, 0])):
         pass
+
+
+def test_integer_images_keep_their_dtype() -> None:
+    """uint8 raw (interpolatable) before Normalize: interpolated, rounded back to uint8."""
+    data = (np.arange(40 * 40) % 251).astype(np.uint8).reshape(40, 40)
+    spec = fg.ArraySpec(roi=fg.Roi((0, 0), (160, 160)), voxel_size=(4, 4), interpolatable=True)
+    r = fg.BatchRequest(random_seed=5)
+    r.add(RAW, (60, 60))
+    pipeline = fg.ArraySource(RAW, fg.Array(data, spec)) + fg.RandomLocation()
+    with fg.build(pipeline + fg.ElasticAugment([10, 10], [1, 1], [0, 0.5], spatial_dims=2)) as p:
+        out = p.request_batch(r)[RAW].data
+    assert out.dtype == np.uint8 and out.shape == (15, 15)
+    assert data.min() <= out.min() and out.max() <= data.max()
