@@ -10,6 +10,7 @@ from .array_source import ArraySource
 from .crop import Crop
 from .defect_augment import DefectAugment
 from .elastic_augment import ElasticAugment
+from .graph_source import GraphSource
 from .hdf5_source import Hdf5Source
 from .intensity_augment import IntensityAugment
 from .merge_provider import MergeProvider
@@ -29,6 +30,7 @@ __all__ = [
     "Crop",
     "DefectAugment",
     "ElasticAugment",
+    "GraphSource",
     "Hdf5Source",
     "IntensityAugment",
     "MergeProvider",

@@ -72,24 +72,8 @@ def source_nodes(offset: tuple[int, ...] = (0, 0, 0)) -> tuple[fg.BatchProvider,
         fg.ArraySource(RAW, data[RAW]),
         fg.ArraySource(LABELS, data[LABELS]),
         fg.ArraySource(MASK, data[MASK]),
-        GraphSource(POINTS, data[POINTS]),
+        fg.GraphSource(POINTS, data[POINTS]),
     )
-
-
-class GraphSource(fg.BatchProvider):
-    """A test-only source of a fixed in-memory graph."""
-
-    def __init__(self, key: fg.GraphKey, graph: fg.Graph) -> None:
-        self.key = key
-        self.graph = graph
-
-    def setup(self) -> None:
-        self.provides(self.key, self.graph.spec.copy())
-
-    def provide(self, request: fg.BatchRequest) -> fg.Batch:
-        graph = self.graph.crop(request[self.key].roi)
-        # a copy: data in a batch belongs to that batch
-        return fg.Batch({self.key: graph.subset(np.ones(len(graph), dtype=bool))})
 
 
 def default_request(seed: int = 0) -> fg.BatchRequest:
@@ -507,5 +491,14 @@ register(
             ({"additional_request": {RAW: None}}, "additional_request"),
             ({"compression": "zstd"}, "compression"),
         ],
+    ),
+)
+register(
+    "GraphSource",
+    Case(
+        make=lambda **kw: fg.GraphSource(**{"key": POINTS, "graph": source_data()[POINTS], **kw}),
+        upstream=None,
+        request=request_of((POINTS,)),
+        bad_args=[({"key": RAW}, "key"), ({"graph": "points"}, "graph")],
     ),
 )

@@ -48,9 +48,7 @@ def sources(points: np.ndarray | None = None) -> fg.Pipeline:
     if points is None:
         return (raw, labels) + fg.MergeProvider()
     graph = fg.Graph(np.arange(len(points)), points, fg.GraphSpec(roi=ROI))
-    from contract_cases import GraphSource
-
-    return (raw, labels, GraphSource(POINTS, graph)) + fg.MergeProvider()
+    return (raw, labels, fg.GraphSource(POINTS, graph)) + fg.MergeProvider()
 
 
 def request(seed: int, points: bool = False) -> fg.BatchRequest:

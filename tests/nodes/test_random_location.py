@@ -23,17 +23,6 @@ def array_source(key: fg.ArrayKey, data: np.ndarray, offset: tuple[int, ...], vo
     return fg.ArraySource(key, fg.Array(data, fg.ArraySpec(roi=fg.Roi(offset, shape), voxel_size=voxel_size)))
 
 
-class PointSource(fg.BatchProvider):
-    def __init__(self, graph: fg.Graph) -> None:
-        self.graph = graph
-
-    def setup(self) -> None:
-        self.provides(POINTS, self.graph.spec.copy())
-
-    def provide(self, request: fg.BatchRequest) -> fg.Batch:
-        return fg.Batch({POINTS: self.graph.crop(request[POINTS].roi)})
-
-
 def begin_of(value: np.ndarray, data_offset: tuple[int, int], voxel_size: tuple[int, int]) -> tuple[int, int]:
     """The world position of the first voxel of a crop of 2-D coordinate data (``i * 100 + j``)."""
     i, j = divmod(int(value), 100)
@@ -226,7 +215,10 @@ def test_no_window_with_enough_mask() -> None:
 
 def points_pipeline(locations: list[list[float]]) -> fg.Pipeline:
     graph = fg.Graph(np.arange(len(locations)), locations, fg.GraphSpec(roi=fg.Roi((0, 0), (40, 40))))
-    return (array_source(RAW, coordinate_volume((40, 40)), (0, 0), (1, 1)), PointSource(graph)) + fg.MergeProvider()
+    return (
+        array_source(RAW, coordinate_volume((40, 40)), (0, 0), (1, 1)),
+        fg.GraphSource(POINTS, graph),
+    ) + fg.MergeProvider()
 
 
 LOCATIONS = [[3.5, 30.25], [20.0, 20.0], [37.75, 2.5]]

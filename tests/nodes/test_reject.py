@@ -30,22 +30,12 @@ class CountingSource(fg.ArraySource):
         return super().provide(request)
 
 
-class PointSource(fg.BatchProvider):
-    def __init__(self, locations: list[float]) -> None:
-        self.graph = fg.Graph(np.arange(len(locations)), np.reshape(locations, (-1, 1)), fg.GraphSpec(roi=SPEC.roi))
-
-    def setup(self) -> None:
-        self.provides(POINTS, self.graph.spec.copy())
-
-    def provide(self, request: fg.BatchRequest) -> fg.Batch:
-        return fg.Batch({POINTS: self.graph.crop(request[POINTS].roi)})
-
-
 def upstream(mask: np.ndarray, points: list[float] | None = None) -> tuple[fg.Pipeline, CountingSource]:
     counter = CountingSource(RAW, fg.Array(np.arange(N, dtype=np.int64), SPEC))
     nodes: list[Any] = [counter, fg.ArraySource(MASK, fg.Array(mask.astype(np.uint8), SPEC))]
     if points is not None:
-        nodes.append(PointSource(points))
+        graph = fg.Graph(np.arange(len(points)), np.reshape(points, (-1, 1)), fg.GraphSpec(roi=SPEC.roi))
+        nodes.append(fg.GraphSource(POINTS, graph))
     return tuple(nodes) + fg.MergeProvider() + fg.RandomLocation(), counter
 
 

@@ -30,19 +30,6 @@ def decode(values: np.ndarray, dims: int) -> list[np.ndarray]:
     return [(v // 100 ** (dims - 1 - d)) % 100 for d in range(dims)]
 
 
-class GraphSource(fg.BatchProvider):
-    def __init__(self, key: fg.GraphKey, graph: fg.Graph) -> None:
-        self.key = key
-        self.graph = graph
-
-    def setup(self) -> None:
-        self.provides(self.key, self.graph.spec.copy())
-
-    def provide(self, request: fg.BatchRequest) -> fg.Batch:
-        graph = self.graph.crop(request[self.key].roi)
-        return fg.Batch({self.key: graph.subset(np.ones(len(graph), dtype=bool))})
-
-
 def array_source(
     key: fg.ArrayKey, data: np.ndarray, voxel_size: tuple[int, ...], interpolatable: bool | None = None
 ) -> fg.ArraySource:
@@ -199,7 +186,7 @@ def test_labels_images_and_points_stay_consistent() -> None:
     sources = (
         array_source(RAW, raw, (40, 4, 4)),
         array_source(LABELS, labels, (40, 8, 8)),
-        GraphSource(POINTS, graph),
+        fg.GraphSource(POINTS, graph),
     ) + fg.MergeProvider()
 
     def label_at(volume: np.ndarray, vs: tuple[int, ...], begin: tuple[int, ...], points: np.ndarray) -> np.ndarray:
@@ -233,12 +220,12 @@ def test_graph_points_on_the_mirrored_faces() -> None:
     roi = fg.Roi((0, 0), (10, 10))
     graph = fg.Graph([1, 2, 3], [[5.5, 9.999], [5.5, 0.0], [2.0, 3.0]], fg.GraphSpec(roi=fg.Roi((0, 0), (20, 20))))
     node = fg.SimpleAugment(mirror_probs=(0.0, 1.0), transpose_only=())
-    out = run(GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
+    out = run(fg.GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
     # x -> 10 - x: 0.0 lands on the excluded upper face, 9.999 near 0; a point at x = 10 lands on 0
     assert out.ids.tolist() == [1, 3]
     np.testing.assert_allclose(out.locations, [[5.5, 10 - 9.999], [2.0, 7.0]])
     graph = fg.Graph([7], [[5.5, 10.0]], fg.GraphSpec(roi=fg.Roi((0, 0), (20, 20))))
-    out = run(GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
+    out = run(fg.GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
     assert out.ids.tolist() == [7] and out.locations.tolist() == [[5.5, 0.0]]
 
 
@@ -248,7 +235,7 @@ def test_graph_edges_and_attributes_follow() -> None:
         [1, 2], [[1.5, 2.5], [3.5, 4.5]], fg.GraphSpec(roi=roi), attributes={"w": np.array([7, 8])}, edges=[[1, 2]]
     )
     node = fg.SimpleAugment(mirror_probs=(1.0, 0.0), transpose_probs={(1, 0): 1.0})
-    out = run(GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
+    out = run(fg.GraphSource(POINTS, graph) + node, request_of({POINTS: roi}))[POINTS]
     np.testing.assert_array_equal(out.locations, [[2.5, 8.5], [4.5, 6.5]])
     assert out.attributes["w"].tolist() == [7, 8] and out.edges.tolist() == [[1, 2]]
 
