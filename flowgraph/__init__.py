@@ -7,6 +7,7 @@ node of the library, like gunpowder's ``gp.*``.
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
+from flowgraph.drawing import render
 from flowgraph.errors import (
     BatchContractError,
     ConfigError,
@@ -25,7 +26,7 @@ from flowgraph.provider import BatchFilter, BatchProvider
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec
-from flowgraph.visualize import render, to_dot, to_mermaid, to_networkx
+from flowgraph.visualize import to_dot, to_mermaid, to_networkx
 
 # isort: split
 # the node library last: its modules import the engine

@@ -198,9 +198,10 @@ def format_stats(stats: dict[str, Any]) -> str:
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import flowgraph as fg
     from flowgraph import recipes
+    from flowgraph.drawing import render
     from flowgraph.preview import preview, preview_pipeline
     from flowgraph.synthetic import write_artifacts, write_em_volume
-    from flowgraph.visualize import render, to_text
+    from flowgraph.visualize import to_text
 
     outdir = os.path.abspath(args.out)
     data = os.path.join(outdir, "data")
@@ -290,7 +291,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from flowgraph.visualize import render, to_networkx, to_text
+    from flowgraph.drawing import render
+    from flowgraph.visualize import to_networkx, to_text
 
     pipeline, request = load_pipeline_file(args.pipeline)
     if args.request:

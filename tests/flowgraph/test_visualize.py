@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 import flowgraph as fg
-from flowgraph import visualize
-from flowgraph.visualize import GROWTH_COLOR, render, to_dot, to_mermaid, to_networkx, to_png, to_svg, to_text
+from flowgraph import drawing, visualize
+from flowgraph.drawing import render, to_png, to_svg
+from flowgraph.visualize import GROWTH_COLOR, to_dot, to_mermaid, to_networkx, to_text
 
 RAW = fg.ArrayKey("RAW")
 LABELS = fg.ArrayKey("LABELS")
@@ -434,7 +435,7 @@ def test_render_uses_graphviz_when_on_path(tmp_path: os.PathLike[str], monkeypat
 
 
 def test_render_engine_dot_without_graphviz(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(visualize.shutil, "which", lambda name: None)
+    monkeypatch.setattr(drawing.shutil, "which", lambda name: None)
     with pytest.raises(fg.ConfigError, match="needs the Graphviz program dot"):
         render(fg.ArraySource(RAW, array()), os.path.join(tmp_path, "g.svg"), engine="dot")
     # auto falls back to pure Python
