@@ -194,20 +194,29 @@ def map_bounds(m: SeparableMap) -> tuple[np.ndarray, np.ndarray]:
     bounds exceed the exact range by at most the field's variation between control points.
     Costs ``O(n0 * n1 * m)``, not a pass over the output.
     """
-    n0, n1, n2 = m.shape
-    k = np.arange(n0)[:, None]
-    i = np.arange(n1)[None, :]
-    columns = m.field[:, :, :, int(m.c0.min()) : int(m.c0.max()) + 4]
-    lo, hi = np.empty(3), np.empty(3)
+    alpha, beta, shift, field, _, _ = _args(m)
+    lo, hi = _bounds(alpha, beta, shift, field, int(m.c0.min()), int(m.c0.max()) + 4, m.shape[2])
+    return lo, hi
+
+
+@numba.njit(nogil=True, cache=True)
+def _bounds(alpha, beta, shift, field, c_lo, c_hi, n2):
+    lo = np.empty(3)
+    hi = np.empty(3)
     for d in range(3):
-        row = m.alpha[d] + m.beta[d, 0] * k + m.beta[d, 1] * i + m.shift[d][:, None]
-        last = m.beta[d, 2] * (n2 - 1)
-        low, high = columns[d, ..., 0].copy(), columns[d, ..., 0].copy()
-        for c in range(1, columns.shape[-1]):  # faster than a reduction over a short last axis
-            np.minimum(low, columns[d, ..., c], out=low)
-            np.maximum(high, columns[d, ..., c], out=high)
-        lo[d] = (row + min(0.0, last) + low).min()
-        hi[d] = (row + max(0.0, last) + high).max()
+        last = beta[d, 2] * (n2 - 1)
+        lo[d] = np.inf
+        hi[d] = -np.inf
+        for k in range(field.shape[1]):
+            for i in range(field.shape[2]):
+                row = alpha[d] + beta[d, 0] * k + beta[d, 1] * i + shift[d, k]
+                low = field[d, k, i, c_lo]
+                high = low
+                for c in range(c_lo + 1, c_hi):
+                    low = min(low, field[d, k, i, c])
+                    high = max(high, field[d, k, i, c])
+                lo[d] = min(lo[d], row + min(0.0, last) + low)
+                hi[d] = max(hi[d], row + max(0.0, last) + high)
     return lo, hi
 
 
