@@ -202,7 +202,9 @@ def gp_cremi(cfg: Config, subsample: int) -> tuple[Any, Any]:
         gp.Pipeline.teardown = gp.Pipeline.internal_teardown
     raw, labels, mask = gp.ArrayKey("RAW"), gp.ArrayKey("LABELS"), gp.ArrayKey("MASK")
     artifacts, artifacts_mask = gp.ArrayKey("ARTIFACTS"), gp.ArrayKey("ARTIFACTS_MASK")
-    elastic = {"control_point_spacing": [4, 40, 40], "jitter_sigma": [0, 2, 2], "rotation_interval": [0, math.pi / 2]}
+    from flowgraph.recipes import CREMI_ELASTIC
+
+    elastic = dict(CREMI_ELASTIC)  # the same parameters as flowgraph's recipe
     artifact_source = (
         gp.Hdf5Source(
             cfg.artifacts_path,

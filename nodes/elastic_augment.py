@@ -85,10 +85,10 @@ class Transform:
 
     def output_points(self, sources: np.ndarray) -> np.ndarray:
         """Invert the map for scattered source points (Newton steps with the linear part)."""
-        inverse = np.linalg.inv(self.matrix)
-        x = self.center + (sources - self.center) @ inverse.T
         if self.is_identity():
             return sources.copy()
+        inverse = np.linalg.inv(self.matrix)
+        x = self.center + (sources - self.center) @ inverse.T
         for _ in range(_INVERSE_ITERATIONS):
             residual = sources - self.source_points(x)
             x = x + residual @ inverse.T
@@ -317,9 +317,10 @@ class ElasticAugment(BatchFilter):
 
     Updates: every spatial array and graph key (same specs).
 
-    Request: for each key the box the map reads for the requested ROI (the exact affine image of
-    the ROI, plus the range of the jitter and misalignment, plus one voxel of interpolation
-    support), on the key's voxel grid. Place RandomLocation or Pad upstream so it fits.
+    Request: for each key a box holding everything the map reads for the requested ROI (the
+    affine part and the misalignment exactly, the jitter bounded per row by its control values,
+    plus one voxel of interpolation support), on the key's voxel grid. Place RandomLocation or
+    Pad upstream so it fits.
 
     Randomness: the control point offsets, angle, scale and misalignment per request.
 
