@@ -4,10 +4,12 @@
 node of the library, like gunpowder's ``gp.*``.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
-from flowgraph.drawing import render
 from flowgraph.errors import (
     BatchContractError,
     ConfigError,
@@ -21,17 +23,38 @@ from flowgraph.errors import (
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey
 from flowgraph.pipeline import Pipeline, build
-from flowgraph.preview import preview, preview_pipeline
 from flowgraph.provider import BatchFilter, BatchProvider
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec
-from flowgraph.visualize import to_dot, to_mermaid, to_networkx
 
 # isort: split
 # the node library last: its modules import the engine
 from flowgraph import nodes
 from flowgraph.nodes import *  # noqa: F403
+
+if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
+    from flowgraph.visualize.describe import to_dot, to_mermaid, to_networkx
+    from flowgraph.visualize.drawing import render
+    from flowgraph.visualize.preview import preview, preview_pipeline
+
+# the periphery (pictures, previews) is imported on first use: ``import flowgraph`` stays light
+_LAZY = {
+    "preview": "flowgraph.visualize.preview",
+    "preview_pipeline": "flowgraph.visualize.preview",
+    "render": "flowgraph.visualize.drawing",
+    "to_dot": "flowgraph.visualize.describe",
+    "to_mermaid": "flowgraph.visualize.describe",
+    "to_networkx": "flowgraph.visualize.describe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowgraph' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __version__ = "0.1.0"
 

@@ -73,6 +73,14 @@ class SeparableMap:
         return dataclasses.replace(self, alpha=self.alpha - origin)
 
 
+def available_cpus() -> int:
+    """The number of CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def num_threads() -> int:
     """Threads per resampling call: the CPUs this process may use, at most 4.
 
@@ -82,7 +90,7 @@ def num_threads() -> int:
     env = os.environ.get("FLOWGRAPH_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, min(_MAX_THREADS, len(os.sched_getaffinity(0))))
+    return max(1, min(_MAX_THREADS, available_cpus()))
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -7,14 +7,17 @@ import multiprocessing as mp
 import threading
 import time
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
+from flowgraph.resample import available_cpus
 from flowgraph.validate import number
-from flowgraph.worker_pool import Task, WorkerPool, default_workers, subtree
+
+if TYPE_CHECKING:
+    from flowgraph.parallel.worker_pool import Task, WorkerPool
 
 _SEED_MODULUS = 2**63
 _TEMPLATES = 4  # request templates remembered (prefetches exist only for the latest)
@@ -96,9 +99,7 @@ class PreCache(BatchFilter):
         self, cache_size: int | None = None, num_workers: int | None = None, start_method: str | None = None
     ) -> None:
         self.num_workers = (
-            default_workers()
-            if num_workers is None
-            else number("PreCache", "num_workers", num_workers, 0, integer=True)
+            available_cpus() if num_workers is None else number("PreCache", "num_workers", num_workers, 0, integer=True)
         )
         self.cache_size = (
             2 * max(self.num_workers, 1)
@@ -124,6 +125,8 @@ class PreCache(BatchFilter):
         if self.num_workers > 0 and not mp.current_process().daemon:
             # each worker keeps enough free shared-memory segments for its share of the cache
             keep_free = 2 + -(-self.cache_size // self.num_workers)
+            from flowgraph.parallel.worker_pool import WorkerPool, subtree  # the periphery, loaded when used
+
             pool = WorkerPool(subtree(self.upstream), self.num_workers, self.start_method, self.name, keep_free)
             pool.start()
             self._pool = pool

@@ -3,7 +3,7 @@
 ruff runs on the whole repository (settings in pyproject.toml). mypy runs on a staging tree,
 because ``flowgraph.nodes`` lives in the top-level folder ``nodes/`` (setuptools' package-dir),
 a mapping mypy cannot see in the source tree: the staging tree holds ``flowgraph/`` with links
-to every ``flowgraph/*.py`` and ``flowgraph/nodes`` linking to ``nodes/``.
+to every ``flowgraph/*.py`` and subpackage, and ``flowgraph/nodes`` linking to ``nodes/``.
 """
 
 from __future__ import annotations
@@ -48,11 +48,14 @@ def test_ruff_format_changes_nothing() -> None:
 
 
 def staging_tree(where: Path) -> Path:
-    """``where/flowgraph``: links to the engine's modules, and ``nodes`` linking to ``nodes/``."""
+    """``where/flowgraph``: links to the engine's modules and subpackages, and ``nodes`` linking to ``nodes/``."""
     package = where / "flowgraph"
     package.mkdir()
     for module in sorted((ROOT / "flowgraph").glob("*.py")):
         os.symlink(module, package / module.name)
+    for sub in sorted((ROOT / "flowgraph").iterdir()):
+        if sub.is_dir() and (sub / "__init__.py").exists():
+            os.symlink(sub, package / sub.name, target_is_directory=True)
     os.symlink(ROOT / "nodes", package / "nodes", target_is_directory=True)
     return package
 

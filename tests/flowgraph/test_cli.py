@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flowgraph import cli
+from flowgraph.cli import commands as cli
 from flowgraph.synthetic import write_em_volume
 
 PIPELINE = """

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import flowgraph as fg
-from flowgraph.preview import BACKGROUND, POINT_COLOR, _section, array_kind, label_colors, record_steps
+from flowgraph.visualize.preview import BACKGROUND, POINT_COLOR, _section, array_kind, label_colors, record_steps
 
 RAW = fg.ArrayKey("RAW")
 LABELS = fg.ArrayKey("LABELS")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import flowgraph as fg
-from flowgraph import shared_memory
+from flowgraph.parallel import shared_memory
 
 RAW = fg.ArrayKey("RAW")
 LABELS = fg.ArrayKey("LABELS")

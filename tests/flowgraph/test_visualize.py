@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 import flowgraph as fg
-from flowgraph import drawing, visualize
-from flowgraph.drawing import render, to_png, to_svg
-from flowgraph.visualize import GROWTH_COLOR, to_dot, to_mermaid, to_networkx, to_text
+from flowgraph.visualize import describe as visualize
+from flowgraph.visualize import drawing
+from flowgraph.visualize.describe import GROWTH_COLOR, to_dot, to_mermaid, to_networkx, to_text
+from flowgraph.visualize.drawing import render, to_png, to_svg
 
 RAW = fg.ArrayKey("RAW")
 LABELS = fg.ArrayKey("LABELS")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import flowgraph as fg
-from flowgraph.worker_pool import (
+from flowgraph.parallel.worker_pool import (
     WorkerError,
     dumps_pipeline,
     error_payload,

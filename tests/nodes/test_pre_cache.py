@@ -17,8 +17,8 @@ import pytest
 from contract_cases import RAW, coordinate_volume
 
 import flowgraph as fg
-from flowgraph import shared_memory
-from flowgraph.worker_pool import WorkerError
+from flowgraph.parallel import shared_memory
+from flowgraph.parallel.worker_pool import WorkerError
 
 SEED = fg.ArrayKey("SEED")
 VOXEL_SIZE = (2, 1, 1)

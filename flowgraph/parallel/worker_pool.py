@@ -3,7 +3,7 @@
 Each worker process receives the pipeline once (pickled, or inherited with ``fork``), sets up its
 own copy, answers requests one at a time and tears its copy down when told to stop, when the
 parent goes away, or on SIGTERM. Batches come back through shared memory
-(:mod:`flowgraph.shared_memory`); requests, specs and errors travel pickled.
+(:mod:`flowgraph.parallel.shared_memory`); requests, specs and errors travel pickled.
 
 In the parent, a dispatcher thread owns the connections to the workers: it hands the next task
 to every idle worker (tasks somebody waits for first, then prefetches in the order they were
@@ -38,11 +38,12 @@ from collections.abc import Hashable
 from multiprocessing import connection
 from typing import Any
 
-from flowgraph import shared_memory
 from flowgraph.batch import Batch
 from flowgraph.errors import PipelineError, SetupError, WorkerError
+from flowgraph.parallel import shared_memory
 from flowgraph.pipeline import Pipeline
 from flowgraph.request import BatchRequest
+from flowgraph.resample import available_cpus
 
 #: seconds a stopping worker gets to tear down its pipeline before it is killed
 STOP_TIMEOUT = 5.0
@@ -54,10 +55,7 @@ THREADS_VARIABLE = "FLOWGRAPH_THREADS"
 
 def default_workers() -> int:
     """The number of CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return available_cpus()
 
 
 def default_start_method() -> str:

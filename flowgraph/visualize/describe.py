@@ -6,7 +6,7 @@ negotiation is a *dry run*: every filter's ``prepare`` is called from the output
 sources and the upstream requests are merged as the pipeline would merge them, but no
 ``process`` runs and no source is asked for data. ``to_text``, ``to_dot`` and ``to_mermaid``
 turn that graph into a text tree, Graphviz source and a Mermaid flowchart; pictures (SVG, PNG)
-and writing to files live in :mod:`flowgraph.drawing`.
+and writing to files live in :mod:`flowgraph.visualize.drawing`.
 
 Nodes whose ``provide`` is not the standard negotiation (joins, Reject, PreCache...) may define
 ``dry_run_requests(request) -> list[BatchRequest | None]`` (one entry per upstream pipeline,

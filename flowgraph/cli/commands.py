@@ -198,10 +198,10 @@ def format_stats(stats: dict[str, Any]) -> str:
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import flowgraph as fg
     from flowgraph import recipes
-    from flowgraph.drawing import render
-    from flowgraph.preview import preview, preview_pipeline
     from flowgraph.synthetic import write_artifacts, write_em_volume
-    from flowgraph.visualize import to_text
+    from flowgraph.visualize.describe import to_text
+    from flowgraph.visualize.drawing import render
+    from flowgraph.visualize.preview import preview, preview_pipeline
 
     outdir = os.path.abspath(args.out)
     data = os.path.join(outdir, "data")
@@ -291,8 +291,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from flowgraph.drawing import render
-    from flowgraph.visualize import to_networkx, to_text
+    from flowgraph.visualize.describe import to_networkx, to_text
+    from flowgraph.visualize.drawing import render
 
     pipeline, request = load_pipeline_file(args.pipeline)
     if args.request:
@@ -307,7 +307,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from flowgraph.preview import preview_pipeline
+    from flowgraph.visualize.preview import preview_pipeline
 
     pipeline, request = load_pipeline_file(args.pipeline)
     request = _require_request(request, args.pipeline)
@@ -513,5 +513,5 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return EXIT_ERROR
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover (python -m flowgraph.cli.commands)
     sys.exit(main())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowgraph.errors import ConfigError
 from flowgraph.request import BatchRequest
-from flowgraph.visualize import (
+from flowgraph.visualize.describe import (
     EDGE_COLOR,
     GROWTH_COLOR,
     NESTED_COLOR,
