@@ -8,17 +8,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import h5py
 import numpy as np
 
-from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, SetupError
-from flowgraph.graph import Graph
 from flowgraph.keys import Key
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
 from flowgraph.validate import any_key, number
+
+from .store_writer import Hdf5Writer
 
 
 def write_batch(
@@ -34,44 +33,10 @@ def write_batch(
     ROI) attributes, so ``Hdf5Source`` reads them back at the same world coordinates. Graphs
     become groups with ``ids``, ``locations`` (world units), ``edges`` and one dataset per
     attribute. The file is written under a temporary name in the same directory and renamed
-    into place, so a reader never sees a partial file.
+    into place, so a reader never sees a partial file. A shortcut for
+    ``Hdf5Writer(compression).write(path, batch, dataset_names, attrs)`` (see ``store_writer``).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # a unique temporary name beside the target (same file system, so the rename is atomic)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            for name, value in (attrs or {}).items():
-                f.attrs[name] = value
-            for key, name in dataset_names.items():
-                if key not in batch:
-                    continue
-                value = batch[key]
-                if isinstance(value, Array):
-                    data = np.ascontiguousarray(value.data)
-                    kwargs: dict[str, Any] = {}
-                    if compression is not None and data.ndim > 0 and data.size > 1:
-                        kwargs["compression"] = compression
-                    ds = f.create_dataset(name, data=data, **kwargs)
-                    if not value.spec.nonspatial:
-                        ds.attrs["resolution"] = np.asarray(tuple(value.voxel_size), dtype=np.int64)
-                        ds.attrs["offset"] = np.asarray(tuple(value.roi.offset), dtype=np.int64)
-                else:
-                    assert isinstance(value, Graph)
-                    group = f.create_group(name)
-                    group.create_dataset("ids", data=value.ids)
-                    group.create_dataset("locations", data=value.locations)
-                    group.create_dataset("edges", data=value.edges)
-                    for attr, column in value.attributes.items():
-                        group.create_dataset(f"attributes/{attr}", data=column)
-                    group.attrs["roi_offset"] = np.asarray(tuple(value.roi.offset), dtype=np.int64)
-                    group.attrs["roi_shape"] = np.asarray(tuple(value.roi.shape), dtype=np.int64)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    Hdf5Writer(compression).write(path, batch, dataset_names, attrs)
 
 
 class Snapshot(BatchFilter):
