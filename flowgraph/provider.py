@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,11 +29,56 @@ if TYPE_CHECKING:
     from flowgraph.pipeline import Pipeline
 
 
+_NO_STATE: Any = object()
+_DESCRIBING: ContextVar[bool] = ContextVar("flowgraph_describing", default=False)
+
+
+@contextlib.contextmanager
+def describing() -> Iterator[None]:
+    """Mark pipelines built in this block as built to be described (drawn), not to serve batches.
+
+    Nodes check :func:`is_describing` in ``setup`` to skip what only serving needs (PreCache
+    starts no worker processes); their negotiation must be the same either way.
+    """
+    token = _DESCRIBING.set(True)
+    try:
+        yield
+    finally:
+        _DESCRIBING.reset(token)
+
+
+def is_describing() -> bool:
+    """True while a pipeline is being built only to be described (see :func:`describing`)."""
+    return _DESCRIBING.get()
+
+
+@dataclass
+class Negotiation:
+    """What a node sends for one request it received: computed by ``negotiate``, used by the real
+    run and by the dry run that draws the pipeline picture, so the two can never disagree.
+
+    Attributes:
+        upstream: one list per upstream pipeline (in ``+`` order): the requests sent to it, in the
+            order they are sent (empty: nothing is asked of that pipeline; several: Stack's
+            repetitions). Nodes that retry (Reject) list the first attempt.
+        nested: one list per nested pipeline (in the order of ``nested_pipelines()``).
+        deps: for filters, the dependencies ``process`` receives (None for a pass-through).
+        state: for filters, the per-request state ``prepare`` returned with the dependencies.
+    """
+
+    upstream: list[list[BatchRequest]]
+    nested: list[list[BatchRequest]] = field(default_factory=list)
+    deps: BatchRequest | None = None
+    state: Any = _NO_STATE
+
+
 class BatchProvider:
     """A node that delivers batches. Sources subclass it directly and implement ``provide``.
 
     Subclass API: ``setup`` (announce outputs with ``provides``), ``provide(request)``,
-    ``teardown``. Call ``self.rng(request)`` for this node's random generator.
+    ``teardown``. Call ``self.rng(request)`` for this node's random generator. A node that
+    sends requests upstream or to nested pipelines computes them in ``negotiate(request)`` and
+    its ``provide`` sends exactly those (see :class:`Negotiation`).
     """
 
     # set by the pipeline when it is built
@@ -53,6 +101,29 @@ class BatchProvider:
         from flowgraph.pipeline import Pipeline
 
         return [v for v in vars(self).values() if isinstance(v, Pipeline)]
+
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """The requests this node sends upstream and to its nested pipelines for ``request``.
+
+        The one place a node's negotiation is computed: ``provide`` sends what it returns, and
+        the pipeline picture (``fg.to_networkx``) draws it. It may draw random numbers from the
+        request's seed but changes no state. A source sends nothing.
+        """
+        return Negotiation([[] for _ in self._upstream], [[] for _ in self.nested_pipelines()])
+
+    def request_batches(
+        self, requests: Sequence[BatchRequest], upcoming_seeds: Iterable[int] | None = None
+    ) -> list[Batch]:
+        """Deliver several requests; nodes that can compute them in parallel (PreCache) override it.
+
+        Args:
+            requests: the requests, all known before the first is delivered.
+            upcoming_seeds: the seeds the caller will ask for next (a hint for prefetching).
+
+        Returns:
+            the batches, in the order of ``requests``.
+        """
+        return [self.request_batch(r) for r in requests]
 
     # -- helpers for subclasses -------------------------------------------------------------------
     @property
@@ -192,11 +263,18 @@ class BatchFilter(BatchProvider):
     def process(self, batch: Batch, request: BatchRequest, *state: Any) -> Batch | None:
         return None
 
-    def provide(self, request: BatchRequest) -> Batch:
-        if not any(k in self._updated or k in self._provided for k in request):
-            batch = self.upstream.request_batch(request)  # nothing here concerns the caller
-            return batch
-        t0 = time.perf_counter()
+    def concerns(self, request: BatchRequest) -> bool:
+        """Whether this filter takes part in ``request`` (else it passes it through untouched)."""
+        return any(k in self._updated or k in self._provided for k in request)
+
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """``prepare``'s dependencies, snapped to the voxel grid and merged into the caller's request.
+
+        Override it (calling ``super().negotiate``) to add requests to nested pipelines.
+        """
+        nested: list[list[BatchRequest]] = [[] for _ in self.nested_pipelines()]
+        if not self.concerns(request):
+            return Negotiation([[request]], nested)
         before = [(key, spec.roi) for key, spec in request.items()]  # Rois are immutable: cheap snapshot
         try:
             prepared = self.prepare(request)
@@ -214,9 +292,16 @@ class BatchFilter(BatchProvider):
         if not isinstance(deps, BatchRequest):
             raise BatchContractError(f"{self.name}: prepare() must return a BatchRequest, got {type(deps).__name__}.")
         deps = snap_dependencies(self, deps)
-        upstream_request = merge_request(self, request, deps)
+        return Negotiation([[merge_request(self, request, deps)]], nested, deps, state)
+
+    def provide(self, request: BatchRequest) -> Batch:
+        t0 = time.perf_counter()
+        negotiation = self.negotiate(request)
+        deps, state = negotiation.deps, negotiation.state
+        if deps is None:  # nothing here concerns the caller
+            return self.upstream.request_batch(negotiation.upstream[0][0])
         t1 = time.perf_counter()
-        upstream_batch = self.upstream.request_batch(upstream_request)
+        upstream_batch = self.upstream.request_batch(negotiation.upstream[0][0])
         t2 = time.perf_counter()
         inputs = upstream_batch.crop(deps)
         try:
@@ -245,9 +330,6 @@ class BatchFilter(BatchProvider):
         batch.profiling.append((self.name, "prepare", t1 - t0))
         batch.profiling.append((self.name, "process", t3 - t2))
         return batch
-
-
-_NO_STATE = object()
 
 
 def snap_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest:
@@ -382,4 +464,13 @@ def describe(request: BatchRequest) -> str:
     return ", ".join(f"{k} {s.roi}" for k, s in request.items()) or "nothing"
 
 
-__all__ = ["BatchFilter", "BatchProvider", "finish", "merge_request", "snap_dependencies"]
+__all__ = [
+    "BatchFilter",
+    "BatchProvider",
+    "Negotiation",
+    "describing",
+    "is_describing",
+    "finish",
+    "merge_request",
+    "snap_dependencies",
+]

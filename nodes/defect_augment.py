@@ -15,7 +15,7 @@ from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError, PipelineError, SetupError
 from flowgraph.keys import ArrayKey
 from flowgraph.pipeline import Pipeline
-from flowgraph.provider import BatchFilter
+from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
 from flowgraph.roi import Roi
@@ -352,6 +352,20 @@ class DefectAugment(BatchFilter):
             spec.roi = spec.roi.grow(grow, grow)
         return deps, DefectPlan(kinds, margin, points, normals, artifact_seed)
 
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """The dependencies, and one request to the artifact source per artifact section."""
+        negotiation = super().negotiate(request)
+        plan = negotiation.state
+        if isinstance(plan, DefectPlan) and self.artifact_source is not None:
+            target = request[self.intensities].roi
+            assert target is not None  # a plan is only made for a spatial request
+            index = next(i for i, p in enumerate(self.nested_pipelines()) if p is self.artifact_source)
+            negotiation.nested[index] = [
+                self._artifact_request(target, int(i), plan.artifact_seed)
+                for i in np.flatnonzero(plan.kinds == ARTIFACT)
+            ]
+        return negotiation
+
     def process(self, batch: Batch, request: BatchRequest, plan: DefectPlan | None) -> Batch | None:
         if plan is None:
             return None
@@ -403,9 +417,9 @@ class DefectAugment(BatchFilter):
             section[...] = result.reshape(section.shape)
         return Batch({self.intensities: Array.trusted(visible, array.spec, target)})
 
-    def _artifact(self, target: Roi, i: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Artifact intensities and alpha for section ``i`` of ``target``, from the artifact source."""
-        assert self.artifact_source is not None and self.artifacts is not None and self.artifacts_mask is not None
+    def _artifact_request(self, target: Roi, i: int, seed: int) -> BatchRequest:
+        """The request to the artifact source for section ``i`` of ``target``."""
+        assert self.artifacts is not None and self.artifacts_mask is not None
         step = self._voxel_size.ints()[self.axis]
         offset = list(target.offset.ints())
         shape = list(target.shape.ints())
@@ -415,7 +429,12 @@ class DefectAugment(BatchFilter):
         request = BatchRequest(random_seed=derive_seed(seed, i))
         request[self.artifacts] = ArraySpec(roi=roi, voxel_size=self._voxel_size)
         request[self.artifacts_mask] = ArraySpec(roi=roi, voxel_size=self._voxel_size)
-        artifacts = self.artifact_source.request_batch(request)
+        return request
+
+    def _artifact(self, target: Roi, i: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Artifact intensities and alpha for section ``i`` of ``target``, from the artifact source."""
+        assert self.artifact_source is not None and self.artifacts is not None and self.artifacts_mask is not None
+        artifacts = self.artifact_source.request_batch(self._artifact_request(target, i, seed))
         artifact = artifacts[self.artifacts].data
         alpha = artifacts[self.artifacts_mask].data
         dtype = self.spec[self.intensities].dtype

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flowgraph.batch import Batch
 from flowgraph.errors import SetupError
 from flowgraph.keys import Key
-from flowgraph.provider import BatchProvider
+from flowgraph.provider import BatchProvider, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
 
@@ -53,18 +53,23 @@ class MergeProvider(BatchProvider):
                 self._owner[key] = index
                 self.provides(key, spec.copy())
 
-    def provide(self, request: BatchRequest) -> Batch:
-        parts: dict[int, BatchRequest] = {}
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """Each branch gets the requested keys it provides, with its own derived seed."""
+        parts: list[list[BatchRequest]] = [[] for _ in self._upstream]
         seed = request.random_seed if request.random_seed is not None else 0
         for key, spec in request.items():
             index = self._owner[key]
-            if index not in parts:
-                parts[index] = BatchRequest(random_seed=derive_seed(seed, self._position, index))
-            parts[index][key] = spec
+            if not parts[index]:
+                parts[index].append(BatchRequest(random_seed=derive_seed(seed, self._position, index)))
+            parts[index][0][key] = spec
+        return Negotiation(parts)
+
+    def provide(self, request: BatchRequest) -> Batch:
         batch = Batch()
-        for index, part in sorted(parts.items()):
-            upstream_batch = self._upstream[index].request_batch(part)
-            batch.profiling.extend(upstream_batch.profiling)
-            for key, value in upstream_batch.items():
-                batch[key] = value
+        for index, part in enumerate(self.negotiate(request).upstream):
+            for sent in part:
+                upstream_batch = self._upstream[index].request_batch(sent)
+                batch.profiling.extend(upstream_batch.profiling)
+                for key, value in upstream_batch.items():
+                    batch[key] = value
         return batch

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
-from flowgraph.provider import BatchFilter
+from flowgraph.provider import BatchFilter, is_describing
 from flowgraph.request import BatchRequest
 from flowgraph.resample import available_cpus
 from flowgraph.validate import number
@@ -122,7 +122,8 @@ class PreCache(BatchFilter):
         self._local = threading.local()
         self._pool = None
         # a PreCache inside a worker's pipeline runs in-process (daemonic workers have no children)
-        if self.num_workers > 0 and not mp.current_process().daemon:
+        # and a pipeline built only to be drawn needs no workers (its negotiation is the same)
+        if self.num_workers > 0 and not mp.current_process().daemon and not is_describing():
             # each worker keeps enough free shared-memory segments for its share of the cache
             keep_free = 2 + -(-self.cache_size // self.num_workers)
             from flowgraph.parallel.worker_pool import WorkerPool, subtree  # the periphery, loaded when used

@@ -10,7 +10,7 @@ from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, SetupError
 from flowgraph.keys import ArrayKey
-from flowgraph.provider import BatchProvider
+from flowgraph.provider import BatchProvider, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
 from flowgraph.specs import ArraySpec
@@ -94,12 +94,17 @@ class RandomProvider(BatchProvider):
         if self.random_provider_key is not None:
             self.provides(self.random_provider_key, ArraySpec(nonspatial=True, dtype=np.dtype(np.int64)))
 
-    def provide(self, request: BatchRequest) -> Batch:
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """The chosen branch gets the request (with its derived seed); the others get nothing."""
         index = int(self.rng(request).choice(len(self._upstream), p=self._p))
         upstream_request = BatchRequest(random_seed=derive_seed(request.random_seed or 0, self._position, index))
         for key, spec in request.items():
             if key != self.random_provider_key:
                 upstream_request[key] = spec
+        return Negotiation([[upstream_request] if i == index else [] for i in range(len(self._upstream))])
+
+    def provide(self, request: BatchRequest) -> Batch:
+        index, upstream_request = next((i, r[0]) for i, r in enumerate(self.negotiate(request).upstream) if r)
         batch = self._upstream[index].request_batch(upstream_request)
         if self.random_provider_key is not None and self.random_provider_key in request:
             batch[self.random_provider_key] = Array(np.array(index, dtype=np.int64), ArraySpec(nonspatial=True))

@@ -9,7 +9,7 @@ import numpy as np
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, RequestError, SetupError, UnsatisfiableRequestError
 from flowgraph.keys import ArrayKey, GraphKey
-from flowgraph.provider import BatchFilter
+from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
 from flowgraph.specs import ArraySpec
@@ -106,8 +106,12 @@ class Reject(BatchFilter):
             )
         return upstream
 
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """The first attempt: the request, with the mask's ROI added; retries change only the seed."""
+        return Negotiation([[self._upstream_request(request)]])
+
     def provide(self, request: BatchRequest) -> Batch:
-        upstream_request = self._upstream_request(request)
+        upstream_request = self.negotiate(request).upstream[0][0]
         seed = request.random_seed if request.random_seed is not None else 0
         best = 0.0
         spent = 0.0

@@ -13,7 +13,7 @@ import numpy as np
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, SetupError
 from flowgraph.keys import Key
-from flowgraph.provider import BatchFilter
+from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.validate import any_key, number
 
@@ -159,15 +159,23 @@ class Snapshot(BatchFilter):
                 upstream[key] = spec.copy()
         return upstream
 
-    def dry_run_requests(self, request: BatchRequest) -> list[BatchRequest]:
-        """The request sent upstream for a written batch (used by ``fg.to_networkx``)."""
-        return [self._with_additional(request)]
+    def _writes(self, iteration: int) -> bool:
+        return self.every > 0 and iteration % self.every == 0
+
+    def _negotiation(self, request: BatchRequest, iteration: int) -> Negotiation:
+        write = self._writes(iteration) and self.additional_request
+        return Negotiation([[self._with_additional(request) if write else request]])
+
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """The request, plus ``additional_request`` if the next batch is written."""
+        with self._lock:
+            iteration = self._count  # a peek: only provide() advances the count
+        return self._negotiation(request, iteration)
 
     def provide(self, request: BatchRequest) -> Batch:
         iteration = self._next()
-        write = self.every > 0 and iteration % self.every == 0
-        upstream_request = self._with_additional(request) if write and self.additional_request else request
-        batch = self.upstream.request_batch(upstream_request)
+        write = self._writes(iteration)
+        batch = self.upstream.request_batch(self._negotiation(request, iteration).upstream[0][0])
         if write:
             t0 = time.perf_counter()
             filename = self.output_filename.format(iteration=iteration, id=iteration)

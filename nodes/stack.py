@@ -12,12 +12,10 @@ from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import BatchContractError, RequestError
 from flowgraph.graph import Graph
-from flowgraph.provider import BatchFilter
+from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
 from flowgraph.validate import number
-
-from .pre_cache import PreCache
 
 _SEED_MODULUS = 2**63
 
@@ -147,18 +145,23 @@ class Stack(BatchFilter):
         for key in list(self.spec):
             self.updates(key)
 
-    def provide(self, request: BatchRequest) -> Batch:
+    def negotiate(self, request: BatchRequest) -> Negotiation:
+        """One request per repetition, each with its derived seed."""
         if request.random_seed is None:
             raise RequestError(
                 f"{self.name}: the request has no random_seed; request batches through a built pipeline."
             )
         seeds = repetition_seeds(request.random_seed, self.num_repetitions)
-        requests = [request.with_seed(s) for s in seeds]
-        upstream = self.upstream
-        if isinstance(upstream, PreCache):
-            batches = upstream.request_batches(requests, upcoming_seeds(request.random_seed, self.num_repetitions))
-        else:
-            batches = [upstream.request_batch(r) for r in requests]
+        return Negotiation([[request.with_seed(s) for s in seeds]])
+
+    def provide(self, request: BatchRequest) -> Batch:
+        if request.random_seed is None:
+            raise RequestError(
+                f"{self.name}: the request has no random_seed; request batches through a built pipeline."
+            )
+        requests = self.negotiate(request).upstream[0]
+        # all repetitions at once: a PreCache upstream computes them in parallel and prefetches the next
+        batches = self.upstream.request_batches(requests, upcoming_seeds(request.random_seed, self.num_repetitions))
         t0 = time.perf_counter()
         out = stack_batches(batches)
         out.profiling = [record for b in batches for record in b.profiling]

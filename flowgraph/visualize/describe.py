@@ -1,17 +1,13 @@
 """Describing pipelines: the dry run, a networkx graph, and text, DOT and Mermaid exports.
 
 ``to_networkx(pipeline, request)`` describes the node graph (nested pipelines such as an
-artifact source included) and, given a request, the request negotiated along every edge. The
-negotiation is a *dry run*: every filter's ``prepare`` is called from the output towards the
-sources and the upstream requests are merged as the pipeline would merge them, but no
-``process`` runs and no source is asked for data. ``to_text``, ``to_dot`` and ``to_mermaid``
+artifact source included) and, given a request, the requests negotiated along every edge. The
+negotiation is a *dry run*: every node's ``negotiate`` (the same method its real run calls to
+decide what to send) is called from the output towards the sources, but no ``process`` runs
+and no source is asked for image data (a node may read what it needs to decide its request,
+such as RandomLocation's mask or points). ``to_text``, ``to_dot`` and ``to_mermaid``
 turn that graph into a text tree, Graphviz source and a Mermaid flowchart; pictures (SVG, PNG)
 and writing to files live in :mod:`flowgraph.visualize.drawing`.
-
-Nodes whose ``provide`` is not the standard negotiation (joins, Reject, PreCache...) may define
-``dry_run_requests(request) -> list[BatchRequest | None]`` (one entry per upstream pipeline,
-None where nothing is requested) and ``dry_run_nested(request) -> list[BatchRequest | None]``
-(one per nested pipeline) to take part in the dry run; built-in rules cover the library's nodes.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError
 from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.pipeline import Pipeline, build, normalize_request
-from flowgraph.provider import BatchFilter, BatchProvider, merge_request
+from flowgraph.provider import BatchFilter, BatchProvider, describing
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec, Spec
@@ -37,90 +33,8 @@ NESTED_COLOR = "#5c7cfa"
 EDGE_COLOR = "#495057"
 
 # ------------------------------------------------------------------------------------------------
-# the dry run
-
-
-def _provide_overridden(node: BatchProvider) -> bool:
-    return type(node).provide is not BatchFilter.provide
-
-
-def _split_by_owner(sub: Pipeline, request: BatchRequest) -> list[BatchRequest | None]:
-    """Each upstream gets the requested keys it provides (the first upstream providing a key wins)."""
-    parts: list[BatchRequest | None] = [None] * len(sub.inputs)
-    for key, spec in request.items():
-        for i, inp in enumerate(sub.inputs):
-            if key in inp.node.spec:
-                part = parts[i]
-                if part is None:
-                    part = parts[i] = BatchRequest(random_seed=request.random_seed)
-                part[key] = spec.copy()
-                break
-    return parts
-
-
-def upstream_requests(sub: Pipeline, request: BatchRequest) -> list[BatchRequest | None]:
-    """The requests ``sub.node`` would send to each of its upstream pipelines for ``request``.
-
-    Calls ``prepare`` (never ``process``) for ordinary filters; nodes that override ``provide``
-    follow a rule (see the module docstring).
-    """
-    node = sub.node
-    hook = getattr(node, "dry_run_requests", None)
-    if callable(hook):
-        return list(hook(request))
-    if not sub.inputs:
-        return []
-    name = type(node).__name__
-    if isinstance(node, BatchFilter):
-        if name == "RandomLocation" and (getattr(node, "min_masked", 0) > 0 or getattr(node, "ensure_nonempty", None)):
-            # choosing a place would read the whole mask or the points: show the shapes unshifted
-            return [request.copy()]
-        if name == "Reject" and hasattr(node, "_upstream_request"):
-            return [node._upstream_request(request)]
-        if _provide_overridden(node):
-            return [request.copy()]
-        if not any(k in node._updated or k in node._provided for k in request):
-            return [request.copy()]
-        prepared = node.prepare(request)
-        deps = prepared[0] if isinstance(prepared, tuple) else prepared
-        if deps is None:
-            deps = BatchRequest(random_seed=request.random_seed)
-        return [merge_request(node, request, deps)]
-    if name == "RandomProvider":
-        key = getattr(node, "random_provider_key", None)
-        out = []
-        for _ in sub.inputs:
-            part = BatchRequest(random_seed=request.random_seed)
-            for k, spec in request.items():
-                if k != key:
-                    part[k] = spec.copy()
-            out.append(part)
-        return out  # type: ignore[return-value]
-    return _split_by_owner(sub, request)
-
-
-def nested_requests(node: BatchProvider, nested: list[Pipeline], request: BatchRequest) -> list[BatchRequest | None]:
-    """The requests ``node`` would send to its nested pipelines while processing ``request``."""
-    hook = getattr(node, "dry_run_nested", None)
-    if callable(hook):
-        return list(hook(request))
-    if type(node).__name__ == "DefectAugment" and getattr(node, "prob_artifact", 0) > 0:
-        # one section of the intensities' ROI, for the artifact and its alpha mask
-        key = getattr(node, "intensities", None)
-        spec = request.get(key) if key is not None else None
-        art, alpha = getattr(node, "artifacts", None), getattr(node, "artifacts_mask", None)
-        if spec is None or spec.roi is None or art is None or alpha is None:
-            return [None] * len(nested)
-        axis = getattr(node, "axis", 0)
-        vs: Any = spec.voxel_size or node.spec[key].voxel_size  # type: ignore[index]
-        shape = list(spec.roi.shape)
-        shape[axis] = vs[axis]
-        roi = Roi(spec.roi.offset, shape)
-        out = BatchRequest(random_seed=request.random_seed)
-        out[art] = ArraySpec(roi=roi, voxel_size=vs)
-        out[alpha] = ArraySpec(roi=roi, voxel_size=vs)
-        return [out if getattr(node, "artifact_source", None) is pipe else None for pipe in nested]
-    return [None] * len(nested)
+# the dry run: every node's own ``negotiate`` (the method its real run calls), from the output
+# towards the sources; no ``process`` runs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,8 +194,8 @@ def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 
     Args:
         pipeline: a Pipeline or a single node. It is set up (and torn down again) unless it is
             already built; sources open their files, but no data is read.
-        request: if given, each edge carries the request negotiated along it (a dry run:
-            ``prepare`` only, no ``process``, no data).
+        request: if given, each edge carries the requests negotiated along it (a dry run:
+            every node's ``negotiate``, the method its real run calls; no ``process``).
         seed: the random seed of the dry run when ``request`` has none (random nodes such as
             ElasticAugment draw their parameters from it).
 
@@ -293,8 +207,10 @@ def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 
     ``grows`` (key -> growth in voxels of the request it sends upstream), ``adds`` (keys it
     adds to the request).
 
-    Edge attributes: ``kind`` ("data" or "nested"), ``request`` (the BatchRequest sent upstream
-    along the edge, or None), ``shapes`` (key -> shape in voxels), ``rois`` (key -> ROI in world
+    Edge attributes: ``kind`` ("data" or "nested"), ``requests`` (every BatchRequest sent
+    upstream along the edge, in order: several for Stack's repetitions or DefectAugment's
+    artifact sections, none for a RandomProvider branch not chosen), ``request`` (the first, or
+    None), ``shapes`` (key -> shape in voxels), ``rois`` (key -> ROI in world
     units), ``grown``, ``added``, ``label`` (a one-line summary).
 
     Graph attributes: ``request`` (the normalized request at the output), ``output`` (the id of
@@ -319,18 +235,8 @@ def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 
         raise ConfigError(f"to_networkx: request must be a BatchRequest, got {type(request).__name__}.")
     if p._built:
         return _graph(p, request, seed)
-    # worker pools are not needed to describe a pipeline: build PreCache in-process
-    in_process = [n for n in _all_nodes(p) if type(n).__name__ == "PreCache" and getattr(n, "num_workers", None)]
-    saved = [n.num_workers for n in in_process]  # type: ignore[attr-defined]
-    params = {id(n): node_params(n) for n in in_process}  # as configured, not as described
-    try:
-        for n in in_process:
-            n.num_workers = 0  # type: ignore[attr-defined]
-        with build(p) as built:
-            return _graph(built, request, seed, params)
-    finally:
-        for n, w in zip(in_process, saved):
-            n.num_workers = w  # type: ignore[attr-defined]
+    with describing(), build(p) as built:  # nodes skip what only serving needs (PreCache's workers)
+        return _graph(built, request, seed)
 
 
 def _all_nodes(p: Pipeline) -> list[BatchProvider]:
@@ -342,9 +248,7 @@ def _all_nodes(p: Pipeline) -> list[BatchProvider]:
     return out
 
 
-def _graph(
-    p: Pipeline, request: BatchRequest | None, seed: int, params: dict[int, dict[str, str]] | None = None
-) -> nx.DiGraph:
+def _graph(p: Pipeline, request: BatchRequest | None, seed: int) -> nx.DiGraph:
     import networkx as nx  # imported here: worker processes importing flowgraph do not pay for it
 
     g = nx.DiGraph()
@@ -371,7 +275,7 @@ def _graph(
                 label=node.name,
                 cls=type(node).__name__,
                 kind=_node_kind(s),
-                params=(params or {}).get(id(node)) or node_params(node),
+                params=node_params(node),
                 provides=provided,
                 updates=updated,
                 changes=changes,
@@ -385,7 +289,16 @@ def _graph(
             )
             for inp in s.inputs:
                 g.add_edge(
-                    ids[id(inp.node)], nid, kind="data", request=None, shapes={}, rois={}, grown={}, added=[], label=""
+                    ids[id(inp.node)],
+                    nid,
+                    kind="data",
+                    request=None,
+                    requests=[],
+                    shapes={},
+                    rois={},
+                    grown={},
+                    added=[],
+                    label="",
                 )
             for attr, value in vars(node).items():
                 if isinstance(value, Pipeline):
@@ -395,6 +308,7 @@ def _graph(
                         nid,
                         kind="nested",
                         request=None,
+                        requests=[],
                         shapes={},
                         rois={},
                         grown={},
@@ -419,7 +333,13 @@ def _graph(
 def _annotate_edge(
     g: nx.DiGraph, u: str, v: str, up: BatchRequest, down: BatchRequest | None, fallback: ProviderSpec | None
 ) -> None:
+    """Add ``up`` to the requests sent along ``u -> v``; the first one sent describes the edge."""
     data = g.edges[u, v]
+    data["requests"].append(up)
+    count = len(data["requests"])
+    if count > 1:  # Stack's repetitions, several artifact sections, a node reached twice
+        data["label"] = data["label"].split(" (x")[0] + f" (x{count})"
+        return
     data["request"] = up
     data["shapes"] = {str(k): voxel_shape_of(k, s, fallback) for k, s in up.items()}
     data["rois"] = {str(k): s.roi for k, s in up.items()}
@@ -442,16 +362,13 @@ def _negotiate(g: nx.DiGraph, p: Pipeline, request: BatchRequest, ids: dict[int,
     def visit(sub: Pipeline, req: BatchRequest) -> None:
         node = sub.node
         nid = ids[id(node)]
-        for inp, up in zip(sub.inputs, upstream_requests(sub, req)):
-            if up is None:
-                continue
-            _annotate_edge(g, ids[id(inp.node)], nid, up, req, inp.node.spec)
-            visit(inp, up)
-        nested = [v for v in vars(node).values() if isinstance(v, Pipeline)]
-        if nested:
-            for pipe, up in zip(nested, nested_requests(node, nested, req)):
-                if up is None:
-                    continue
+        negotiation = node.negotiate(req)
+        for inp, sent in zip(sub.inputs, negotiation.upstream):
+            for up in sent:
+                _annotate_edge(g, ids[id(inp.node)], nid, up, req, inp.node.spec)
+                visit(inp, up)
+        for pipe, sent in zip(node.nested_pipelines(), negotiation.nested):
+            for up in sent:
                 _annotate_edge(g, ids[id(pipe.node)], nid, up, None, pipe.node.spec)
                 visit(pipe, up)
 
@@ -709,5 +626,4 @@ __all__ = [
     "to_mermaid",
     "to_networkx",
     "to_text",
-    "upstream_requests",
 ]

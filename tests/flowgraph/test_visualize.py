@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import flowgraph as fg
+from flowgraph.provider import Negotiation
 from flowgraph.visualize import describe as visualize
 from flowgraph.visualize import drawing
 from flowgraph.visualize.describe import GROWTH_COLOR, to_dot, to_mermaid, to_networkx, to_text
@@ -173,8 +174,10 @@ def test_random_location_and_random_provider_rules() -> None:
     req.add(RAW, (8, 8, 8))
     g = to_networkx(pipeline, req)
     provider = node_by_cls(g, "RandomProvider")
-    shapes = [g.edges[u, provider]["shapes"]["RAW"] for u in g.predecessors(provider)]
-    assert shapes == [(2, 4, 4), (2, 4, 4)]  # the same request to every branch
+    sent = [g.edges[u, provider]["requests"] for u in sorted(g.predecessors(provider))]
+    # only the branch the seed chooses is asked, as in the real run
+    assert sorted(len(r) for r in sent) == [0, 1]
+    assert next(r[0] for r in sent if r)[RAW].roi.shape == (8, 8, 8)
     # RandomLocation moved the request into the data: the shifted ROI lies inside it
     roi = g.edges[provider, node_by_cls(g, "RandomLocation")]["rois"]["RAW"]
     assert fg.Roi((0, 0, 0), (40, 80, 80)).contains(roi) and roi.shape == (8, 8, 8)
@@ -187,10 +190,12 @@ class Host(fg.BatchFilter):
         self.key = key
         self.side = side
 
-    def dry_run_nested(self, request: fg.BatchRequest) -> list[fg.BatchRequest]:
+    def negotiate(self, request: fg.BatchRequest) -> Negotiation:
+        negotiation = super().negotiate(request)
         nested = fg.BatchRequest(random_seed=request.random_seed)
         nested[LABELS] = fg.ArraySpec(roi=fg.Roi((0, 0, 0), (4, 10, 10)), voxel_size=VS)
-        return [nested]
+        negotiation.nested = [[nested]]
+        return negotiation
 
 
 def test_nested_pipelines_are_included_and_marked() -> None:
@@ -224,7 +229,12 @@ def test_defect_augment_artifact_source_gets_one_section() -> None:
     g = to_networkx(pipeline, request())
     host = node_by_cls(g, "DefectAugment")
     (nested_edge,) = [e for u, v, e in g.in_edges(host, data=True) if e["kind"] == "nested"]
-    assert nested_edge["rois"] == {"ART": fg.Roi((8, 20, 20), (4, 20, 20)), "ALPHA": fg.Roi((8, 20, 20), (4, 20, 20))}
+    # one request per artifact section the seed draws, each one section (4 world units) thick
+    assert nested_edge["requests"]
+    for sent in nested_edge["requests"]:
+        section = sent[art].roi
+        assert section == sent[alpha].roi and section.shape == (4, 20, 20) and (section.offset[0] - 8) % 4 == 0
+        assert request()[RAW].roi.contains(section)
 
 
 def test_precache_is_described_without_starting_workers() -> None:
