@@ -11,9 +11,8 @@ from flowgraph.errors import PipelineError, RequestError
 from flowgraph.keys import ArrayKey
 from flowgraph.provider import BatchFilter, BatchProvider, add_context
 from flowgraph.request import BatchRequest, fresh_seed
+from flowgraph.rng import seed_stream
 from flowgraph.specs import ArraySpec, ProviderSpec
-
-_SEED_MODULUS = 2**63
 
 
 def max_inputs(node: BatchProvider) -> int | None:
@@ -152,7 +151,7 @@ class Pipeline:
         if request.random_seed is None:
             # consecutive seeds from a random base: reproducible within a run and predictable for
             # PreCache, which prepares the next seeds ahead of demand
-            self._next_seed = (self._next_seed + 1) % _SEED_MODULUS if self._next_seed is not None else fresh_seed()
+            self._next_seed = next(seed_stream(self._next_seed)) if self._next_seed is not None else fresh_seed()
             request = request.with_seed(self._next_seed)
         return self.node.request_batch(normalize_request(request, self.spec, self.node.name))
 

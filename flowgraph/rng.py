@@ -5,9 +5,30 @@ Nothing here touches numpy's or Python's global random state.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 
 _WORD = 2**32
+#: seeds lie in [0, SEED_MODULUS); the seed after ``s`` is ``(s + 1) % SEED_MODULUS``
+SEED_MODULUS = 2**63
+
+
+def seed_stream(seed: int, start: int = 1) -> Iterator[int]:
+    """The seeds a built pipeline gives after ``seed``: ``seed + start, seed + start + 1, ...``
+    modulo ``SEED_MODULUS``. The one next-seed rule: unseeded requests, PreCache's prefetching,
+    Stack's upcoming repetitions, ``flowgraph run --seed`` and previews all follow it.
+
+    Example:
+        >>> from flowgraph.rng import seed_stream
+        >>> import itertools
+        >>> list(itertools.islice(seed_stream(2**63 - 2), 3))
+        [9223372036854775807, 0, 1]
+        >>> list(itertools.islice(seed_stream(5, start=0), 2))
+        [5, 6]
+    """
+    return ((seed + i) % SEED_MODULUS for i in itertools.count(start))
 
 
 def _entropy(seed: int, path: tuple[int, ...]) -> list[int]:
@@ -36,4 +57,4 @@ def generator(seed: int, *path: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(_entropy(seed, path))))
 
 
-__all__ = ["derive_seed", "generator"]
+__all__ = ["SEED_MODULUS", "derive_seed", "generator", "seed_stream"]

@@ -14,18 +14,13 @@ from flowgraph.errors import ConfigError
 from flowgraph.provider import BatchFilter, is_describing
 from flowgraph.request import BatchRequest
 from flowgraph.resample import available_cpus
+from flowgraph.rng import seed_stream
 from flowgraph.validate import number
 
 if TYPE_CHECKING:
     from flowgraph.parallel.worker_pool import Task, WorkerPool
 
-_SEED_MODULUS = 2**63
 _TEMPLATES = 4  # request templates remembered (prefetches exist only for the latest)
-
-
-def next_seeds(seed: int) -> Iterable[int]:
-    """``seed + 1, seed + 2, ...`` (modulo 2**63): the seeds a built pipeline gives next."""
-    return ((seed + i) % _SEED_MODULUS for i in itertools.count(1))
 
 
 class PreCache(BatchFilter):
@@ -231,7 +226,7 @@ class PreCache(BatchFilter):
                 self._counts["hits" if pool.lookup(key) is not None else "misses"] += 1
             tasks = [pool.demand(k, r) for k, r in zip(keys, requests)]
             tid = keys[-1][0]
-            seeds = next_seeds(requests[-1].random_seed or 0) if upcoming_seeds is None else upcoming_seeds
+            seeds = seed_stream(requests[-1].random_seed or 0) if upcoming_seeds is None else upcoming_seeds
             seen = set(keys)
             predicted: list[tuple[int, int]] = []
             for seed in itertools.islice(seeds, 4 * self.cache_size + len(keys)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterable
 
@@ -14,10 +13,8 @@ from flowgraph.errors import BatchContractError, RequestError
 from flowgraph.graph import Graph
 from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
-from flowgraph.rng import derive_seed
+from flowgraph.rng import derive_seed, seed_stream
 from flowgraph.validate import number
-
-_SEED_MODULUS = 2**63
 
 #: the attributes a stacked graph gets: the repetition of each point and its id there
 STACK_INDEX = "stack_index"
@@ -31,8 +28,8 @@ def repetition_seeds(seed: int, num_repetitions: int) -> list[int]:
 
 def upcoming_seeds(seed: int, num_repetitions: int) -> Iterable[int]:
     """The repetition seeds of the requests with seeds ``seed + 1, seed + 2, ...`` in order."""
-    for k in itertools.count(1):
-        yield from repetition_seeds((seed + k) % _SEED_MODULUS, num_repetitions)
+    for following in seed_stream(seed):
+        yield from repetition_seeds(following, num_repetitions)
 
 
 def stack_arrays(arrays: list[Array]) -> Array:

@@ -20,6 +20,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from flowgraph.rng import seed_stream
+
 if TYPE_CHECKING:
     from flowgraph.keys import Key
 
@@ -152,8 +154,9 @@ def run_batches(
         progress = Progress(batches, stream)
         progress.update(0)
         start = time.perf_counter()
+        seeds = seed_stream(seed or 0, start=0)
         for i in range(batches):
-            req = request if seed is None else request.with_seed((seed + i) % 2**63)
+            req = request if seed is None else request.with_seed(next(seeds))
             batch = p.request_batch(req)
             for array in batch.arrays().values():
                 voxels += int(np.prod(array.data.shape))

@@ -25,6 +25,7 @@ from flowgraph.keys import Key
 from flowgraph.pipeline import Pipeline, build
 from flowgraph.provider import BatchProvider
 from flowgraph.request import BatchRequest, fresh_seed
+from flowgraph.rng import seed_stream
 from flowgraph.roi import Roi
 
 BACKGROUND = (38, 42, 50)
@@ -481,8 +482,7 @@ def preview_pipeline(
 
     def run(built: Pipeline) -> dict[str, Batch]:
         rows: dict[str, Batch] = {}
-        for i in range(samples):
-            s = (base + i) % 2**63
+        for i, s in zip(range(samples), seed_stream(base, start=0)):
             req = request.with_seed(s)
             if steps:
                 for name, batch in record_steps(built, req):
