@@ -313,10 +313,11 @@ class StoreSource(BatchProvider):
             if self.channels_first:
                 data = np.asarray(ds[channels + spatial])
             else:  # move the trailing channel axes to the front
-                data = np.asarray(ds[spatial + channels])
-                data = np.ascontiguousarray(
-                    np.moveaxis(data, list(range(roi.dims, ndim)), list(range(ndim - roi.dims)))
+                data = np.moveaxis(
+                    np.asarray(ds[spatial + channels]), list(range(roi.dims, ndim)), list(range(ndim - roi.dims))
                 )
+            if not (data.flags.owndata and data.flags.c_contiguous and data.flags.writeable):
+                data = np.array(data, order="C")  # the batch owns its data: never a view into a store kept in memory
             out = spec.copy()
             out.roi = roi
             batch[key] = Array(data, out)

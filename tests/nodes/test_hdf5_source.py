@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,28 @@ def test_configuration_is_checked_without_io(tmp_path: Path) -> None:
         fg.Hdf5Source(missing, {RAW: "raw"}, array_specs={LABELS: fg.ArraySpec()})
     with pytest.raises(fg.ConfigError, match=r"datasets\[RAW\] must be a dataset path string"):
         fg.Hdf5Source(missing, {RAW: 3})  # type: ignore[dict-item]
+
+
+def test_pickles_unbuilt_and_built_with_the_standard_pickler(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = fg.Hdf5Source(sample, {RAW: "volumes/raw"})
+    assert "_handle" not in vars(source) and "_pid" not in vars(source)  # no runtime state before it is used
+    unbuilt = pickle.loads(pickle.dumps(source))
+    roi = fg.Roi((120, 16, -4), (80, 12, 20))
+    expected = coordinate_volume(SHAPE)[1:3, 2:5, 2:7]
+    with fg.build(source) as p:
+        np.testing.assert_array_equal(p.request_batch(request(roi))[RAW].data, expected)
+        built = pickle.loads(pickle.dumps(source))
+        parent_handle = source._file
+        monkeypatch.setattr(os, "getpid", lambda: -7)  # as in a forked child: a new handle, the parent's stays open
+        np.testing.assert_array_equal(p.request_batch(request(roi))[RAW].data, expected)
+        assert source._file is not parent_handle and parent_handle is not None and parent_handle.id.valid
+        monkeypatch.undo()
+        parent_handle.close()
+    # the built copy keeps its spec and reads without a new setup, opening the file on first use
+    assert built._file is None
+    np.testing.assert_array_equal(built.request_batch(request(roi))[RAW].data, expected)
+    assert built._file is not None
+    built.teardown()
+    assert built._file is None
+    with fg.build(unbuilt) as p:
+        np.testing.assert_array_equal(p.request_batch(request(roi))[RAW].data, expected)
