@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from typing import Any
 
 import h5py
 import numpy as np
@@ -11,6 +14,7 @@ from contract_cases import coordinate_volume
 
 import flowgraph as fg
 from flowgraph.nodes.snapshot import write_batch
+from flowgraph.nodes.store_writer import Hdf5Writer, StoreWriter
 
 RAW = fg.ArrayKey("RAW")
 LABELS = fg.ArrayKey("LABELS")
@@ -166,3 +170,68 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
     args = {"dataset_names": {RAW: "raw"}, **kwargs}
     with pytest.raises(fg.ConfigError, match=match):
         fg.Snapshot(**args)
+
+
+class NpyDirWriter(StoreWriter):
+    """A second format: a directory of .npy files with .json attributes (what a zarr writer will be)."""
+
+    store_kind = "npy directory"
+
+    def create(self, path: str) -> str:
+        os.mkdir(path)
+        return path
+
+    def write_dataset(self, handle: str, name: str, data: np.ndarray, attrs: Any, compress: bool) -> None:
+        os.makedirs(os.path.dirname(os.path.join(handle, name)), exist_ok=True)
+        np.save(os.path.join(handle, name + ".npy"), data)
+        self.write_attributes(handle, name, attrs)
+
+    def write_attributes(self, handle: str, name: str, attrs: Any) -> None:
+        with open(os.path.join(handle, (name or "root") + ".json"), "w") as f:
+            json.dump({k: np.asarray(v).tolist() for k, v in attrs.items()}, f)
+
+
+def test_a_directory_store_is_written_beside_and_replaces_the_old_one_whole(tmp_path: str) -> None:
+    with fg.build(sources()) as p:
+        batch = p.request_batch(request())
+    path = os.path.join(tmp_path, "0.npyd")
+    os.makedirs(os.path.join(path, "stale"))
+    NpyDirWriter().write(path, batch, {RAW: "volumes/raw", LABELS: "labels"}, attrs={"iteration": 4})
+    assert os.listdir(tmp_path) == ["0.npyd"]
+    assert sorted(os.listdir(path)) == ["labels.json", "labels.npy", "root.json", "volumes"]
+    np.testing.assert_array_equal(np.load(os.path.join(path, "volumes", "raw.npy")), batch[RAW].data)
+    with open(os.path.join(path, "volumes", "raw.json")) as f:
+        assert json.load(f) == {"resolution": list(VS), "offset": [48, -16, 64]}
+
+
+def test_no_partial_store_is_ever_visible(tmp_path: str) -> None:
+    path = os.path.join(tmp_path, "0.h5")
+    with h5py.File(path, "w") as f:
+        f["old"] = np.zeros(3)
+    seen: list[list[str]] = []
+
+    class Watching(Hdf5Writer):
+        def write_dataset(self, handle: Any, name: str, data: np.ndarray, attrs: Any, compress: bool) -> None:
+            seen.append(sorted(os.listdir(tmp_path)))
+            with h5py.File(path, "r") as f:  # the old file is still whole at its name
+                assert list(f) == ["old"]
+            if name == "labels":
+                raise RuntimeError("disk full")
+            super().write_dataset(handle, name, data, attrs, compress)
+
+    batch = fg.Batch(
+        {RAW: fg.Array(np.zeros((2, 2, 2)), fg.ArraySpec(roi=fg.Roi((0, 0, 0), (8, 4, 4)), voxel_size=VS))}
+    )
+    batch[LABELS] = batch[RAW]
+    with pytest.raises(RuntimeError, match="disk full"):
+        Watching().write(path, batch, {RAW: "raw", LABELS: "labels"})
+    tmp = f".0.h5.{os.getpid()}.{threading.get_ident()}.tmp"
+    assert seen == [[tmp, "0.h5"], [tmp, "0.h5"]]
+    assert os.listdir(tmp_path) == ["0.h5"]  # the temporary file is gone, the old file untouched
+    with h5py.File(path, "r") as f:
+        assert list(f) == ["old"]
+
+
+def test_hdf5_writer_checks_its_compression() -> None:
+    with pytest.raises(fg.ConfigError, match="Hdf5Writer: compression must be 'gzip', 'lzf', 'szip' or None"):
+        Hdf5Writer("zstd")
