@@ -199,7 +199,7 @@ def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 
         seed: the random seed of the dry run when ``request`` has none (random nodes such as
             ElasticAugment draw their parameters from it).
 
-    Node attributes: ``label`` (the node's name), ``cls``, ``kind`` (source/filter/join),
+    Node attributes: ``label`` (the node's name), ``node`` (the node itself), ``cls``, ``kind`` (source/filter/join),
     ``params`` (public configuration that differs from the defaults), ``provides`` and
     ``updates`` (key -> spec summary), ``changes`` (key -> what the node changes in the spec),
     ``spec`` (the node's ProviderSpec), ``nested`` (True inside a nested pipeline),
@@ -273,6 +273,7 @@ def _graph(p: Pipeline, request: BatchRequest | None, seed: int) -> nx.DiGraph:
             g.add_node(
                 nid,
                 label=node.name,
+                node=node,
                 cls=type(node).__name__,
                 kind=_node_kind(s),
                 params=node_params(node),
@@ -369,6 +370,7 @@ def _negotiate(g: nx.DiGraph, p: Pipeline, request: BatchRequest, ids: dict[int,
                 visit(inp, up)
         for pipe, sent in zip(node.nested_pipelines(), negotiation.nested):
             for up in sent:
+                up = normalize_request(up, pipe.spec, pipe.node.name)  # as the nested Pipeline does
                 _annotate_edge(g, ids[id(pipe.node)], nid, up, None, pipe.node.spec)
                 visit(pipe, up)
 
