@@ -68,7 +68,7 @@ class Hdf5Source(StoreSource):
         return found if isinstance(found, h5py.Dataset) else None
 
     def attributes(self, handle: h5py.File, name: str) -> Mapping[str, Any]:
-        return handle[name].attrs  # type: ignore[no-any-return]
+        return handle[name].attrs
 
     def list_datasets(self, handle: h5py.File) -> list[str]:
         names: list[str] = []

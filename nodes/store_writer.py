@@ -179,7 +179,8 @@ class Hdf5Writer(StoreWriter):
     Example:
         >>> import h5py, numpy as np, os, tempfile, flowgraph as fg
         >>> raw = fg.ArrayKey("RAW")
-        >>> batch = fg.Batch({raw: fg.Array(np.ones((4, 4)), fg.ArraySpec(roi=fg.Roi((0, 4), (4, 4))))})
+        >>> spec = fg.ArraySpec(roi=fg.Roi((0, 4), (4, 4)), voxel_size=(1, 1))
+        >>> batch = fg.Batch({raw: fg.Array(np.ones((4, 4)), spec)})
         >>> path = os.path.join(tempfile.mkdtemp(), "b.h5")
         >>> Hdf5Writer("lzf").write(path, batch, {raw: "raw"})
         >>> with h5py.File(path, "r") as f:
