@@ -56,6 +56,10 @@ class Pipeline:
             "or a tuple of them followed by MergeProvider()/RandomProvider()."
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as the unbuilt pipeline of the same nodes (a copy is set up where it is used)."""
+        return (Pipeline, (self.node, self.inputs))
+
     # -- composition -------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Pipeline:
         return Pipeline.coerce(other)._attach((self,))
