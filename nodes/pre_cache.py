@@ -6,7 +6,7 @@ import itertools
 import multiprocessing as mp
 import threading
 import time
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowgraph.batch import Batch
@@ -18,7 +18,7 @@ from flowgraph.rng import seed_stream
 from flowgraph.validate import number
 
 if TYPE_CHECKING:
-    from flowgraph.parallel.worker_pool import Task, WorkerPool
+    from flowgraph.parallel.executor import Executor
 
 _TEMPLATES = 4  # request templates remembered (prefetches exist only for the latest)
 
@@ -46,11 +46,17 @@ class PreCache(BatchFilter):
         start_method: how worker processes start: ``"forkserver"``, ``"spawn"``, ``"fork"``, or
             None (default) to choose: forkserver when the upstream pipeline can be pickled and
             the workers can import everything it refers to, else fork (e.g. for nodes defined in
-            a notebook). forkserver and spawn pickle the upstream pipeline (locks are re-created,
-            HDF5 files reopened in each worker) and import the main module in every worker, so
+            a notebook). forkserver and spawn pickle the upstream pipeline (it arrives unbuilt;
+            HDF5 files are reopened in each worker) and import the main module in every worker, so
             a script must guard its code with ``if __name__ == "__main__":``; fork needs neither
             and shares in-memory data copy-on-write, but can deadlock if another thread holds a
             lock at the moment the process forks.
+        executor: what computes the batches: a factory called as ``executor(pipeline,
+            num_workers, cache_size=..., start_method=..., owner=...)`` that returns a
+            :class:`flowgraph.parallel.executor.Executor` (an Executor subclass with that
+            constructor will do). Default (None): worker processes
+            (``flowgraph.parallel.worker_pool.process_executor``). With ``num_workers=0`` the
+            upstream pipeline always runs in this process.
 
     Requires: whatever is requested (it passes everything through).
 
@@ -62,7 +68,7 @@ class PreCache(BatchFilter):
     Randomness: none of its own; the seeds decide everything upstream.
 
     Raises:
-        ConfigError: bad ``cache_size``, ``num_workers`` or ``start_method``.
+        ConfigError: bad ``cache_size``, ``num_workers``, ``start_method`` or ``executor``.
         SetupError: the upstream pipeline cannot be pickled for the chosen start method.
         WorkerError: a worker process died while producing a requested batch. Any exception
             raised upstream in a worker is re-raised in the caller with its original type and
@@ -73,7 +79,8 @@ class PreCache(BatchFilter):
     segment is left behind (batches still held keep their memory). Workers ignore SIGINT;
     Ctrl-C reaches the caller only. Each worker lets nodes use ``CPUs // num_workers`` threads
     (``FLOWGRAPH_THREADS``). ``stats()``, ``worker_pids()`` and ``worker_start_method`` tell
-    what is going on.
+    what is going on. A PreCache pickles (built or not) as its configuration: the copy starts
+    its own workers when it is set up.
 
     Example:
         >>> import numpy as np, flowgraph as fg
@@ -90,8 +97,17 @@ class PreCache(BatchFilter):
         True
     """
 
+    # runtime state, made by setup() (these class attributes stand in before it)
+    _executor: Executor | None = None
+    _counts: dict[str, int] | None = None
+    _RUNTIME = ("_executor", "_lock", "_local", "_templates", "_template_ids", "_predicted", "_first", "_counts")
+
     def __init__(
-        self, cache_size: int | None = None, num_workers: int | None = None, start_method: str | None = None
+        self,
+        cache_size: int | None = None,
+        num_workers: int | None = None,
+        start_method: str | None = None,
+        executor: Callable[..., Executor] | None = None,
     ) -> None:
         self.num_workers = (
             available_cpus() if num_workers is None else number("PreCache", "num_workers", num_workers, 0, integer=True)
@@ -105,69 +121,84 @@ class PreCache(BatchFilter):
         if start_method is not None and start_method not in methods:
             raise ConfigError(f"PreCache: start_method must be one of {', '.join(methods)}, got {start_method!r}.")
         self.start_method = start_method
-        self._pool: WorkerPool | None = None
+        if executor is not None and not callable(executor):
+            raise ConfigError(
+                "PreCache: executor must be a factory (e.g. an Executor subclass) or None, got "
+                f"{type(executor).__name__}."
+            )
+        self.executor = executor
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def setup(self) -> None:
+        self._lock = threading.Lock()  # guards the prefetch bookkeeping below
         self._templates: list[tuple[int, BatchRequest]] = []
         self._template_ids = itertools.count()
         self._predicted: set[Hashable] = set()
         self._first = True
         self._counts = {"hits": 0, "misses": 0}
-        self._local = threading.local()
-        self._pool = None
-        # a PreCache inside a worker's pipeline runs in-process (daemonic workers have no children)
-        # and a pipeline built only to be drawn needs no workers (its negotiation is the same)
-        if self.num_workers > 0 and not mp.current_process().daemon and not is_describing():
-            # each worker keeps enough free shared-memory segments for its share of the cache
-            keep_free = 2 + -(-self.cache_size // self.num_workers)
-            from flowgraph.parallel.worker_pool import WorkerPool, subtree  # the periphery, loaded when used
+        self._local = threading.local()  # the handles request_batches() claimed, per calling thread
+        self._executor = None
+        # the periphery, loaded when used
+        from flowgraph.parallel.executor import InProcessExecutor
+        from flowgraph.parallel.worker_pool import process_executor, subtree
 
-            pool = WorkerPool(subtree(self.upstream), self.num_workers, self.start_method, self.name, keep_free)
-            pool.start()
-            self._pool = pool
+        pipeline = subtree(self.upstream)
+        # a pipeline built only to be drawn computes nothing ahead (its negotiation is the same)
+        if self.num_workers == 0 or is_describing():
+            executor: Executor = InProcessExecutor(pipeline)
+        else:
+            factory = self.executor or process_executor
+            executor = factory(
+                pipeline,
+                self.num_workers,
+                cache_size=self.cache_size,
+                start_method=self.start_method,
+                owner=self.name,
+            )
+        try:
+            executor.start()
+        except BaseException:
+            executor.close()
+            raise
+        self._executor = executor
 
     def teardown(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        # configuration only: the pool, the thread-local claims and the prefetch state stay here
-        runtime = ("_pool", "_local", "_templates", "_template_ids", "_predicted", "_first", "_counts")
-        return {k: v for k, v in self.__dict__.items() if k not in runtime}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._pool = None
+        # the configuration: the copy starts its own executor in setup()
+        return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
 
     def stats(self) -> dict[str, int]:
         """Requests answered from prefetches (``hits``, done or under way) and computed on demand (``misses``)."""
-        return dict(getattr(self, "_counts", {"hits": 0, "misses": 0}))
+        return dict(self._counts or {"hits": 0, "misses": 0})
 
     @property
     def worker_start_method(self) -> str | None:
         """The start method the running workers were created with (None when not running)."""
-        return self._pool.start_method if self._pool is not None else None
+        return self._executor.start_method if self._executor is not None else None
 
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (empty when not built or without workers)."""
-        return self._pool.pids() if self._pool is not None else []
+        return self._executor.pids() if self._executor is not None else []
 
     # -- requests ----------------------------------------------------------------------------------------
     def provide(self, request: BatchRequest) -> Batch:
         t0 = time.perf_counter()
-        if self._pool is None:
-            batch = self.upstream.request_batch(request)
-        else:
-            claimed = getattr(self._local, "claimed", None)
-            with self._pool.cond:
+        executor = self._executor
+        assert executor is not None  # set up
+        claimed: dict[Hashable, list[Any]] | None = getattr(self._local, "claimed", None)
+        handle = None
+        if claimed:
+            with self._lock:
                 key = (self._template_id(request), request.random_seed)
-            mine = claimed.get(key) if claimed else None
-            task = mine.pop(0) if mine else None
-            if task is None:
-                task = self._schedule([request], None)[0]
-            batch = self._pool.collect(task)
+            mine = claimed.get(key)
+            handle = mine.pop(0) if mine else None
+        if handle is None:
+            handle = self._schedule([request], None)[0][1]
+        batch = executor.collect(handle)
         batch.profiling.append((self.name, "process", time.perf_counter() - t0))
         return batch
 
@@ -185,24 +216,27 @@ class PreCache(BatchFilter):
         Returns:
             the batches, in the order of ``requests``.
         """
-        if self._pool is None or not requests:
+        executor = self._executor
+        if executor is None or not requests:
             return [self.request_batch(r) for r in requests]
-        tasks = self._schedule(requests, upcoming_seeds)
-        claimed: dict[Hashable, list[Task]] | None = getattr(self._local, "claimed", None)
+        scheduled = self._schedule(requests, upcoming_seeds)
+        claimed: dict[Hashable, list[Any]] | None = getattr(self._local, "claimed", None)
         if claimed is None:
             claimed = self._local.claimed = {}
-        for task in tasks:  # provide() picks them up as request_batch() checks each request
-            claimed.setdefault(task.key, []).append(task)
+        for key, handle in scheduled:  # provide() picks them up as request_batch() checks each request
+            claimed.setdefault(key, []).append(handle)
         try:
             return [self.request_batch(r) for r in requests]
         finally:
-            for task in tasks:  # the ones an error left unclaimed stay cached as prefetches
-                mine = claimed.get(task.key, [])
-                if task in mine:
-                    mine.remove(task)
-                    self._pool.release(task)
+            for key, handle in scheduled:  # the ones an error left unclaimed stay cached as prefetches
+                mine = claimed.get(key, [])
+                for i, h in enumerate(mine):
+                    if h is handle:
+                        del mine[i]
+                        executor.release(handle)
+                        break
                 if not mine:
-                    claimed.pop(task.key, None)
+                    claimed.pop(key, None)
 
     def _template_id(self, request: BatchRequest) -> int:
         for tid, template in self._templates:
@@ -213,18 +247,20 @@ class PreCache(BatchFilter):
         del self._templates[:-_TEMPLATES]
         return tid
 
-    def _schedule(self, requests: Sequence[BatchRequest], upcoming_seeds: Iterable[int] | None) -> list[Task]:
-        """Demand ``requests`` and move the prefetch window (see the class docstring)."""
-        pool = self._pool
-        assert pool is not None
-        with pool.cond:
+    def _schedule(
+        self, requests: Sequence[BatchRequest], upcoming_seeds: Iterable[int] | None
+    ) -> list[tuple[Hashable, Any]]:
+        """Demand ``requests`` (their keys and handles) and move the prefetch window (see the class docstring)."""
+        executor, counts = self._executor, self._counts
+        assert executor is not None and counts is not None
+        with self._lock:
             keys = [(self._template_id(r), r.random_seed) for r in requests]
             # prefetch only while the caller is predictable: first call, or a request we predicted
             predictable = self._first or any(k in self._predicted for k in keys)
             self._first = False
             for key in keys:
-                self._counts["hits" if pool.lookup(key) is not None else "misses"] += 1
-            tasks = [pool.demand(k, r) for k, r in zip(keys, requests)]
+                counts["hits" if executor.known(key) else "misses"] += 1
+            scheduled: list[tuple[Hashable, Any]] = [(k, executor.demand(k, r)) for k, r in zip(keys, requests)]
             tid = keys[-1][0]
             seeds = seed_stream(requests[-1].random_seed or 0) if upcoming_seeds is None else upcoming_seeds
             seen = set(keys)
@@ -237,10 +273,10 @@ class PreCache(BatchFilter):
                     if len(predicted) == self.cache_size:
                         break
             self._predicted = set(predicted)
-            pool.drop_except((set(keys) | self._predicted) if predictable else set(keys))
+            executor.drop_except((set(keys) | self._predicted) if predictable else set(keys))
             if predictable:
                 template = dict(self._templates)[tid]
                 for tid_seed in predicted:
-                    if pool.lookup(tid_seed) is None:
-                        pool.prefetch(tid_seed, template.with_seed(tid_seed[1]))
-        return tasks
+                    if not executor.known(tid_seed):
+                        executor.prefetch(tid_seed, template.with_seed(tid_seed[1]))
+        return scheduled

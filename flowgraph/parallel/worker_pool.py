@@ -1,27 +1,30 @@
 """WorkerPool: copies of a pipeline running in worker processes, fed tasks by a dispatcher thread.
 
-Each worker process receives the pipeline once (pickled, or inherited with ``fork``), sets up its
-own copy, answers requests one at a time and tears its copy down when told to stop, when the
-parent goes away, or on SIGTERM. Batches come back through shared memory
-(:mod:`flowgraph.parallel.shared_memory`); requests, specs and errors travel pickled.
+The process :class:`~flowgraph.parallel.executor.Executor` behind PreCache (made by
+:func:`process_executor`). Each worker process receives the pipeline once (pickled, or inherited
+with ``fork``), sets up its own copy, answers requests one at a time and tears its copy down when
+told to stop, when the parent goes away, or on SIGTERM. Batches come back through shared memory
+(:mod:`flowgraph.parallel.shared_memory`); requests, specs and errors travel pickled. What
+travels with a task and back is defined in one place: :func:`task_message` and :func:`answer`.
 
 In the parent, a dispatcher thread owns the connections to the workers: it hands the next task
 to every idle worker (tasks somebody waits for first, then prefetches in the order they were
 scheduled), receives results, maps them and wakes the waiting callers. All bookkeeping is
-guarded by one condition variable, ``pool.cond``; callers schedule and collect under it.
+guarded by one condition variable, ``pool.cond``, which every public method takes itself.
 
 Start methods: ``forkserver`` (the default where available) forks workers from a clean
 single-threaded server process, which is safe whatever threads the caller runs; the pipeline is
-pickled for it (locks are re-created, nested pipelines arrive unbuilt, Hdf5Source reopens its
-file). ``fork`` needs no pickling and shares in-memory sources copy-on-write, but is unsafe when
-the parent has other threads holding locks. ``spawn`` works everywhere and starts slowest.
+pickled for it with the standard pickler (it arrives unbuilt: nodes create their locks and
+caches in ``setup``, Hdf5Source reopens its file). ``fork`` needs no pickling (a pipeline that
+does not pickle, e.g. with a lock made in a node's ``__init__``, still runs) and shares in-memory
+sources copy-on-write, but is unsafe when the parent has other threads holding locks. ``spawn``
+works everywhere and starts slowest.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import copyreg
 import io
 import itertools
 import multiprocessing as mp
@@ -41,6 +44,7 @@ from typing import Any
 from flowgraph.batch import Batch
 from flowgraph.errors import PipelineError, SetupError, WorkerError
 from flowgraph.parallel import shared_memory
+from flowgraph.parallel.executor import Executor, InProcessExecutor
 from flowgraph.pipeline import Pipeline
 from flowgraph.request import BatchRequest
 from flowgraph.resample import available_cpus
@@ -82,19 +86,8 @@ def main_reimportable() -> bool | None:
 # -- pickling a pipeline for workers ----------------------------------------------------------------
 
 
-def _reduce_pipeline(p: Pipeline) -> tuple[Any, ...]:
-    return (Pipeline, (p.node, p.inputs))  # arrives unbuilt
-
-
-_LOCK_TYPE = type(threading.Lock())
-_RLOCK_TYPE = type(threading.RLock())
-
-
 class _PipelinePickler(pickle.Pickler):
-    dispatch_table = copyreg.dispatch_table.copy()
-    dispatch_table[Pipeline] = _reduce_pipeline
-    dispatch_table[_LOCK_TYPE] = lambda lock: (threading.Lock, ())
-    dispatch_table[_RLOCK_TYPE] = lambda lock: (threading.RLock, ())
+    """The standard pickler, noting whether the pickle refers to the main module."""
 
     def __init__(self, file: Any, protocol: int) -> None:
         super().__init__(file, protocol)
@@ -107,7 +100,7 @@ class _PipelinePickler(pickle.Pickler):
 
 
 def dumps_pipeline(pipeline: Pipeline) -> tuple[bytes, bool]:
-    """Pickle ``pipeline`` for a worker: nested pipelines unbuilt, locks replaced by new ones.
+    """Pickle ``pipeline`` for a worker (a built pipeline pickles as its unbuilt copy).
 
     Returns the bytes and whether they refer to classes or functions of the main module.
     """
@@ -192,6 +185,28 @@ def rebuild_error(payload: ErrorPayload, where: str) -> BaseException:
     return error
 
 
+# -- the transport: what travels with a task, and back ------------------------------------------------------
+
+
+def task_message(task: Task) -> tuple[Any, ...]:
+    """What the parent sends a worker for ``task``: ``("task", id, request)``."""
+    return ("task", task.id, task.request)
+
+
+def answer(pipeline: Pipeline, writer: shared_memory.SegmentWriter, message: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The worker's reply to a task message: ``("done", id, PackedBatch)`` or ``("error", id, payload)``.
+
+    The batch's arrays go into one of ``writer``'s shared-memory segments; the parent unpacks
+    the reply in ``WorkerPool._receive``.
+    """
+    _, task_id, request = message
+    try:
+        packed = writer.pack(pipeline.node.request_batch(request))
+    except Exception as e:
+        return ("error", task_id, error_payload(e))
+    return ("done", task_id, packed)
+
+
 # -- the worker process -------------------------------------------------------------------------------------
 
 
@@ -209,8 +224,8 @@ def worker_main(
 ) -> None:  # pragma: no cover - runs in the worker process (covered through PreCache's tests)
     """The loop of one worker: set up, then answer messages until ``None`` (or the parent is gone).
 
-    Messages: ``("task", id, request)`` -> ``("done", id, PackedBatch)`` or ``("error", id,
-    payload)``; ``("free", names)``: the parent no longer uses these segments.
+    Messages: a task (see :func:`task_message` and :func:`answer`); ``("free", names)``: the
+    parent no longer uses these segments.
 
     ``threads``: the threads a node may use inside this worker (``FLOWGRAPH_THREADS``, unless the
     environment sets it already), so that workers x threads do not exceed the CPUs.
@@ -246,15 +261,7 @@ def worker_main(
                 for name in message[1]:
                     writer.release(name)
                 continue
-            _, task_id, request = message
-            try:
-                batch = built.node.request_batch(request)
-                packed = writer.pack(batch)
-            except Exception as e:
-                conn.send(("error", task_id, error_payload(e)))
-                continue
-            del batch
-            conn.send(("done", task_id, packed))
+            conn.send(answer(built, writer, message))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return
     finally:
@@ -304,11 +311,25 @@ class _Worker:
         return f"worker {self.index} (pid {self.process.pid})"
 
 
-class WorkerPool:
+def process_executor(
+    pipeline: Pipeline, num_workers: int, *, cache_size: int, start_method: str | None, owner: str
+) -> Executor:
+    """PreCache's default executor factory: a :class:`WorkerPool`, or in-process where there can be none.
+
+    A daemonic process (a PreCache inside a worker's pipeline) may not have children: there the
+    pipeline runs in-process. Each worker keeps enough free segments for its share of the cache.
+    """
+    if num_workers == 0 or mp.current_process().daemon:
+        return InProcessExecutor(pipeline)
+    keep_free = 2 + -(-cache_size // num_workers)
+    return WorkerPool(pipeline, num_workers, start_method, owner, keep_free)
+
+
+class WorkerPool(Executor):
     """``num_workers`` processes running copies of ``pipeline`` (see the module docstring).
 
-    Use under ``pool.cond``: ``lookup``, ``demand``, ``prefetch``, ``drop_except``; then
-    ``collect(task)`` (which takes the lock itself) for every demanded task, or ``release`` it.
+    The :class:`~flowgraph.parallel.executor.Executor` protocol: ``demand`` (or ``prefetch``)
+    keyed requests, then ``collect(task)`` every demanded task, or ``release`` it.
     """
 
     def __init__(
@@ -448,27 +469,39 @@ class WorkerPool:
                 pass
             w.conn.close()
 
-    # -- scheduling (call under self.cond) ---------------------------------------------------------------
-    def lookup(self, key: Hashable) -> Task | None:
-        return self._tasks.get(key)
+    def diagnostics(self) -> dict[str, Any]:
+        with self.cond:
+            return {
+                "start_method": self.start_method,
+                "workers": len(self._workers),
+                "busy": sum(w.task is not None for w in self._workers),
+                "queued": len(self._queue),
+                "known": len(self._tasks),
+                "deaths": self._deaths,
+            }
+
+    # -- scheduling ----------------------------------------------------------------------------------------
+    def known(self, key: Hashable) -> bool:
+        with self.cond:
+            return key in self._tasks
 
     def demand(self, key: Hashable, request: BatchRequest) -> Task:
         """The task for ``key`` (an existing prefetch, or a new one queued first); the caller must collect it."""
-        task = self._tasks.get(key)
-        if task is None or task.waiters > 0:  # a second caller of the same key gets its own batch
-            task = self._new(key, request)
-        task.waiters += 1
-        if task.state == "queued":
-            self._wake()
-        return task
+        with self.cond:
+            task = self._tasks.get(key)
+            if task is None or task.waiters > 0:  # a second caller of the same key gets its own batch
+                task = self._new(key, request)
+            task.waiters += 1
+            if task.state == "queued":
+                self._wake()
+            return task
 
-    def prefetch(self, key: Hashable, request: BatchRequest) -> Task:
+    def prefetch(self, key: Hashable, request: BatchRequest) -> None:
         """Queue ``key`` for prefetching unless it is known already."""
-        task = self._tasks.get(key)
-        if task is None:
-            task = self._new(key, request)
-            self._wake()
-        return task
+        with self.cond:
+            if key not in self._tasks:
+                self._new(key, request)
+                self._wake()
 
     def _new(self, key: Hashable, request: BatchRequest) -> Task:
         task = Task(next(self._ids), key, request)
@@ -479,15 +512,12 @@ class WorkerPool:
 
     def drop_except(self, keep: set[Hashable]) -> None:
         """Forget prefetches not in ``keep`` that nobody waits for (running ones finish and are discarded)."""
-        for key in [k for k, t in self._tasks.items() if k not in keep and t.waiters == 0]:
-            task = self._tasks.pop(key)
-            if task.state == "queued":
-                self._queue.remove(task)
-            task.batch = None
-
-    def cached(self) -> int:
-        """How many tasks are known (queued, running or done)."""
-        return len(self._tasks)
+        with self.cond:
+            for key in [k for k, t in self._tasks.items() if k not in keep and t.waiters == 0]:
+                task = self._tasks.pop(key)
+                if task.state == "queued":
+                    self._queue.remove(task)
+                task.batch = None
 
     # -- collecting -------------------------------------------------------------------------------------
     def collect(self, task: Task) -> Batch:
@@ -555,7 +585,7 @@ class WorkerPool:
             if task is None:
                 return
             try:
-                w.conn.send(("task", task.id, task.request))
+                w.conn.send(task_message(task))
             except OSError:  # the worker died; its sentinel will tell
                 self._queue.insert(0, task)
                 continue
@@ -696,12 +726,15 @@ __all__ = [
     "Task",
     "WorkerError",
     "WorkerPool",
+    "answer",
     "default_start_method",
     "default_workers",
     "dumps_pipeline",
     "error_payload",
+    "process_executor",
     "rebuild_error",
     "segment_prefix",
     "subtree",
+    "task_message",
     "worker_main",
 ]

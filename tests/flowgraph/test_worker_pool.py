@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import pickle
 import sys
 import threading
@@ -24,11 +25,24 @@ from flowgraph.parallel.worker_pool import (
 RAW = fg.ArrayKey("RAW")
 
 
-class Locked(fg.BatchFilter):
+class Nested(fg.BatchFilter):
+    """A node holding a nested pipeline (built and torn down with it), and a lock made in setup()."""
+
     def __init__(self, nested: fg.Pipeline) -> None:
-        self.lock = threading.Lock()
-        self.rlock = threading.RLock()
         self.nested = nested
+
+    def setup(self) -> None:
+        self.lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+
+class LockedAtInit(fg.BatchFilter):
+    """A user node that breaks the rule: a lock made in __init__ (does not pickle)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
 
 
 def source() -> fg.ArraySource:
@@ -36,23 +50,30 @@ def source() -> fg.ArraySource:
     return fg.ArraySource(RAW, fg.Array(np.arange(6.0), spec))
 
 
-def test_a_built_pipeline_pickles_with_new_locks_and_unbuilt_nested_pipelines() -> None:
+def test_a_built_pipeline_pickles_with_the_standard_pickler_as_its_unbuilt_copy() -> None:
     nested = fg.Pipeline.coerce(source())
-    locked = Locked(nested)
-    pipeline = source() + fg.RandomLocation() + locked
+    pipeline = source() + fg.RandomLocation() + Nested(nested)
     with fg.build(pipeline) as p:
-        locked.lock.acquire()  # held while pickled: the copy still gets a free lock
-        locked.rlock.acquire()
+        assert nested._built
         data, uses_main = dumps_pipeline(p)
+        assert pickle.loads(pickle.dumps(p)).node.nested is not nested  # the standard pickler alone
     assert not uses_main
     copy = pickle.loads(data)
-    node = copy.node
-    assert isinstance(node, Locked)
-    assert node.lock.acquire(blocking=False) and node.rlock.acquire(blocking=False)
+    assert isinstance(copy.node, Nested) and not copy._built and not copy.node.nested._built
     request = fg.BatchRequest(random_seed=5)
     request.add(RAW, (2,))
     with fg.build(copy) as built:  # nested pipelines arrived unbuilt: the copy builds
         assert built.request_batch(request)[RAW].data.shape == (2,)
+
+
+def test_a_pipeline_that_does_not_pickle_runs_forked_or_names_the_fix() -> None:
+    pipeline = source() + LockedAtInit()
+    with pytest.raises(TypeError, match="lock"):
+        dumps_pipeline(pipeline)
+    if "fork" in mp.get_all_start_methods():
+        assert plan_start(pipeline, None, "PreCache") == ("fork", pipeline)
+    with pytest.raises(fg.SetupError, match=r"cannot be pickled for spawn.*start_method='fork'"):
+        plan_start(pipeline, "spawn", "PreCache")
 
 
 def test_subtree_rebuilds_the_upstream_of_a_built_node_with_the_same_positions() -> None:

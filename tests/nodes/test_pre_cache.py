@@ -193,7 +193,7 @@ def test_build_exit_stops_every_worker_and_leaves_no_segment() -> None:
     with fg.build(volume_source((10, 40, 40)) + fg.RandomLocation() + cache) as p:
         p.request_batch(request(1, (8, 36, 36), stamp=False))  # prefetches of 2..5 are under way
         pids = cache.worker_pids()
-        prefix = cache._pool.prefix  # type: ignore[union-attr]
+        prefix = cache._executor.prefix  # type: ignore[union-attr]
     assert_stopped(pids, prefix)
 
 
@@ -201,7 +201,7 @@ def test_ctrl_c_while_waiting_stops_every_worker() -> None:
     cache = fg.PreCache(cache_size=2, num_workers=2)
     with pytest.raises(KeyboardInterrupt), fg.build(upstream() + Fail(None, "sleep") + cache) as p:
         pids = cache.worker_pids()
-        prefix = cache._pool.prefix  # type: ignore[union-attr]
+        prefix = cache._executor.prefix  # type: ignore[union-attr]
         threading.Timer(0.2, _thread.interrupt_main).start()
         p.request_batch(request(1))
     assert_stopped(pids, prefix)
@@ -264,7 +264,7 @@ def test_segments_are_reused_and_batches_held_by_the_caller_stay_intact() -> Non
     with fg.build(volume_source((10, 40, 40)) + fg.RandomLocation()) as p:
         expected = {s: p.request_batch(request(s, big, stamp=False))[RAW].data.copy() for s in seeds}
     with fg.build(volume_source((10, 40, 40)) + fg.RandomLocation() + cache) as p:
-        prefix = cache._pool.prefix  # type: ignore[union-attr]
+        prefix = cache._executor.prefix  # type: ignore[union-attr]
         held = {s: p.request_batch(request(s, big, stamp=False)) for s in seeds[:6]}  # all kept
         for s in seeds[6:]:  # each dropped at once: its segment goes back to its worker
             np.testing.assert_array_equal(p.request_batch(request(s, big, stamp=False))[RAW].data, expected[s])
