@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TextIO
+from typing import Any, TextIO
 
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
@@ -65,6 +65,10 @@ class PrintProfilingStats(BatchFilter):
     def setup(self) -> None:
         self._stats = ProfileStats()
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the configuration: the lock and the statistics so far belong to this build
+        return {k: v for k, v in self.__dict__.items() if k not in ("_stats", "_lock")}
 
     def provide(self, request: BatchRequest) -> Batch:
         batch = self.upstream.request_batch(request)

@@ -215,9 +215,9 @@ class RandomLocation(BatchFilter):
             raise ConfigError("RandomLocation: min_masked > 0 needs mask=ArrayKey of the mask to check.")
         self.ensure_nonempty = graph_key("RandomLocation", "ensure_nonempty", ensure_nonempty, optional=True)
         self.p_nonempty = probability("RandomLocation", "p_nonempty", p_nonempty)
-        self._lock = threading.Lock()
 
     def setup(self) -> None:
+        self._lock = threading.Lock()  # guards the mask caches below (made on first use)
         self._data_rois: dict[Key, Roi] = {}
         if self.mask is not None:
             mask_spec = upstream_array(self.name, self.upstream_spec, self.mask, " (the mask)")
@@ -234,13 +234,16 @@ class RandomLocation(BatchFilter):
             if spec.roi is None or (isinstance(spec, ArraySpec) and spec.nonspatial):
                 continue
             self._data_rois[key] = spec.roi
-            unbounded = spec.copy()
-            unbounded.roi = Roi((None,) * spec.roi.dims, (None,) * spec.roi.dims)
-            self.updates(key, unbounded)
+            self.updates(key, spec.with_roi(Roi((None,) * spec.roi.dims, (None,) * spec.roi.dims)))
         self._mask_data: np.ndarray | None = None
         self._sat_data: np.ndarray | None = None
         self._points: np.ndarray | None = None
         self._tables: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the configuration: the lock and the mask caches are per process, made again by setup()
+        runtime = ("_lock", "_mask_data", "_sat_data", "_points", "_tables")
+        return {k: v for k, v in self.__dict__.items() if k not in runtime}
 
     # -- the choice of a shift -------------------------------------------------------------------------
     def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Coordinate]:
@@ -293,10 +296,8 @@ class RandomLocation(BatchFilter):
         index = self._choose(request, rng, first, count, grid, windows)
         shift = Coordinate(f + i * g for f, i, g in zip(first, index, steps))
         for key, spec in request.items():
-            moved = spec.copy()
-            if key in self._data_rois and spec.roi is not None:
-                moved.roi = spec.roi.shift(shift)
-            deps[key] = moved
+            moved = key in self._data_rois and spec.roi is not None
+            deps[key] = spec.with_roi(spec.roi.shift(shift)) if moved else spec.copy()  # type: ignore[union-attr]
         return deps, shift
 
     def _windows(self, window: Roi, first: list[int], count: list[int], grid: Coordinate) -> _MaskWindows:
@@ -398,8 +399,7 @@ class RandomLocation(BatchFilter):
                 out[key] = value.moved(value.roi.shift(-shift))
             else:
                 assert isinstance(value, Graph)
-                spec = value.spec.copy()
-                spec.roi = value.roi.shift(-shift)
+                spec = value.spec.with_roi(value.roi.shift(-shift))
                 out[key] = value.subset(
                     np.ones(len(value), dtype=bool), spec, value.locations - np.asarray(shift, float)
                 )

@@ -125,16 +125,14 @@ class Snapshot(BatchFilter):
         if compression not in (None, "gzip", "lzf", "szip"):
             raise ConfigError(f"Snapshot: compression must be 'gzip', 'lzf' or None, got {compression!r}.")
         self.compression = compression
-        self._lock = threading.Lock()
-        self._count = 0
 
     @property
     def name(self) -> str:
         return "Snapshot(" + ", ".join(str(k) for k in self.dataset_names) + ")"
 
     def setup(self) -> None:
-        with self._lock:
-            self._count = 0
+        self._lock = threading.Lock()  # guards the count of batches seen in this build
+        self._count = 0
         for key in self.additional_request or ():
             if key not in self.upstream_spec:
                 raise SetupError(
@@ -152,9 +150,7 @@ class Snapshot(BatchFilter):
         upstream = request.copy()
         for key, spec in (self.additional_request or {}).items():
             if key in upstream and upstream[key].roi is not None and spec.roi is not None:
-                merged = upstream[key].copy()
-                merged.roi = merged.roi.union(spec.roi)  # type: ignore[union-attr]
-                upstream[key] = merged
+                upstream[key] = upstream[key].with_roi(upstream[key].roi.union(spec.roi))  # type: ignore[union-attr]
             elif key not in upstream:
                 upstream[key] = spec.copy()
         return upstream
@@ -187,13 +183,8 @@ class Snapshot(BatchFilter):
         return batch
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_lock"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        # the configuration: the lock and the count belong to this build (setup() makes them)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_count")}
 
 
 __all__ = ["Snapshot", "write_batch"]
