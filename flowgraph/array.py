@@ -107,9 +107,7 @@ class Array:
         """
         new = object.__new__(Array)
         new.data = data
-        new.spec = spec.copy()
-        if roi is not None:
-            new.spec.roi = roi
+        new.spec = spec.copy() if roi is None else spec.with_roi(roi)
         return new
 
     def __repr__(self) -> str:

@@ -97,9 +97,7 @@ class Graph:
         """The points inside ``roi`` and the edges between them, with ``spec.roi = roi``."""
         if roi == self.spec.roi:
             return self
-        spec = self.spec.copy()
-        spec.roi = roi
-        return self.subset(inside(self.locations, roi), spec)
+        return self.subset(inside(self.locations, roi), self.spec.with_roi(roi))
 
     def __repr__(self) -> str:
         return f"Graph({len(self)} points, {len(self.edges)} edges, roi={self.spec.roi})"

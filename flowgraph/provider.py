@@ -352,9 +352,7 @@ def snap_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest:
         if roi != spec.roi:
             if snapped is None:
                 snapped = BatchRequest(dict(deps.items()), random_seed=deps.random_seed)
-            new = spec.copy()
-            new.roi = roi
-            snapped[key] = new
+            snapped[key] = spec.with_roi(roi)
     return deps if snapped is None else snapped
 
 
@@ -370,9 +368,7 @@ def merge_request(node: BatchFilter, request: BatchRequest, deps: BatchRequest) 
         elif key in node._updated or dep.roi is None or spec.roi is None:
             upstream[key] = dep
         else:
-            merged = dep.copy()
-            merged.roi = dep.roi.union(spec.roi)
-            upstream[key] = merged
+            upstream[key] = dep.with_roi(dep.roi.union(spec.roi))
     for key, dep in deps.items():
         if key not in upstream:
             if key in node._provided:

@@ -94,6 +94,4 @@ class Crop(BatchFilter):
             roi = roi.snap_to_grid(spec.voxel_size, mode="shrink")
         if roi.empty():
             raise SetupError(f"{self.name}: nothing of {self.key}'s ROI {spec.roi} remains after cropping.")
-        new = spec.copy()
-        new.roi = roi
-        self.updates(self.key, new)
+        self.updates(self.key, spec.with_roi(roi))

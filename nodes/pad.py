@@ -97,13 +97,11 @@ class Pad(BatchFilter):
             )
         begin = [None if s is None else b - s for b, s in zip(roi.begin, size)]
         end = [None if s is None else e + s for e, s in zip(roi.end, size)]
-        new = spec.copy()
-        new.roi = Roi.from_begin_end(begin, end)
-        self.updates(self.key, new)
+        self.updates(self.key, spec.with_roi(Roi.from_begin_end(begin, end)))
 
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest(random_seed=request.random_seed)
-        spec = request[self.key].copy()
+        spec = request[self.key]
         if spec.roi is None:
             raise RequestError(
                 f"{self.name}: {self.key} is requested without a ROI, but its padded ROI may be unbounded; "
@@ -113,8 +111,7 @@ class Pad(BatchFilter):
         if inside.empty():
             # nothing of the data is needed; ask for one voxel / an empty graph ROI at the border
             inside = Roi(self._data_roi.begin, Coordinate(getattr(spec, "voxel_size", None) or (0,) * inside.dims))
-        spec.roi = inside
-        deps[self.key] = spec
+        deps[self.key] = spec.with_roi(inside)
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
@@ -122,9 +119,7 @@ class Pad(BatchFilter):
         roi = request[self.key].roi
         assert roi is not None  # prepare() refused requests without a ROI
         if isinstance(value, Graph):
-            graph_spec = value.spec.copy()
-            graph_spec.roi = roi
-            return Batch({self.key: value.subset(np.ones(len(value), dtype=bool), graph_spec)})
+            return Batch({self.key: value.subset(np.ones(len(value), dtype=bool), value.spec.with_roi(roi))})
         inside = roi.intersect(value.roi)
         vs = value.voxel_size
         if inside.empty():
@@ -135,6 +130,4 @@ class Pad(BatchFilter):
             before = ((inside.begin - roi.begin) // vs).ints()
             after = ((roi.end - inside.end) // vs).ints()
             data = pad_array(value.data, before, after, self.value)
-        spec = value.spec.copy()
-        spec.roi = roi
-        return Batch({self.key: Array(data, spec)})
+        return Batch({self.key: Array(data, value.spec.with_roi(roi))})

@@ -87,7 +87,7 @@ class RandomProvider(BatchProvider):
                 for u in self._upstream[1:]:
                     other = u.spec[key].roi
                     if merged.roi is not None and other is not None:
-                        merged.roi = merged.roi.intersect(other)
+                        merged = merged.with_roi(merged.roi.intersect(other))
                 self.provides(key, merged)
         if not len(self.spec):
             raise SetupError(f"{self.name}: the upstream pipelines share no key; each must provide the requested keys.")

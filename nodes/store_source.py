@@ -318,9 +318,7 @@ class StoreSource(BatchProvider):
                 )
             if not (data.flags.owndata and data.flags.c_contiguous and data.flags.writeable):
                 data = np.array(data, order="C")  # the batch owns its data: never a view into a store kept in memory
-            out = spec.copy()
-            out.roi = roi
-            batch[key] = Array(data, out)
+            batch[key] = Array(data, spec.with_roi(roi))
         return batch
 
     def teardown(self) -> None:

@@ -84,6 +84,40 @@ def test_copy_is_independent() -> None:
     assert spec.roi == Roi((0,), (4,))
 
 
+def test_with_roi_returns_a_new_spec_and_keeps_the_other_fields() -> None:
+    spec = ArraySpec(roi=Roi((0, 0), (4, 4)), voxel_size=(2, 2), interpolatable=False, dtype=np.uint64)
+    moved = spec.with_roi(Roi((2, 2), (4, 4)))
+    assert type(moved) is ArraySpec and moved is not spec
+    assert moved == ArraySpec(roi=Roi((2, 2), (4, 4)), voxel_size=(2, 2), interpolatable=False, dtype=np.uint64)
+    assert spec.roi == Roi((0, 0), (4, 4))
+    assert spec.with_roi(None).roi is None
+    graph = GraphSpec(roi=Roi((0,), (4,)), directed=True)
+    grown = graph.with_roi(Roi((-1,), (6,)))
+    assert grown == GraphSpec(roi=Roi((-1,), (6,)), directed=True) and graph.roi == Roi((0,), (4,))
+    with pytest.raises(ConfigError, match="roi must be a Roi or None"):
+        spec.with_roi((0, 0))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="GraphSpec: roi must be a Roi"):
+        graph.with_roi("everywhere")  # type: ignore[arg-type]
+
+
+def test_replace_validates_like_the_constructor() -> None:
+    spec = ArraySpec(roi=Roi((0,), (4,)), voxel_size=(2,))
+    assert spec.replace(voxel_size=(1,), dtype="float32") == ArraySpec(
+        roi=Roi((0,), (4,)), voxel_size=Coordinate((1,)), dtype=np.float32
+    )
+    assert spec.voxel_size == Coordinate((2,))
+    with pytest.raises(ConfigError, match="voxel_size must be positive"):
+        spec.replace(voxel_size=(0,))
+    assert GraphSpec(directed=False).replace(directed=True).directed is True
+
+
+def test_copies_share_no_mutable_state() -> None:
+    spec = ArraySpec(roi=Roi((0,), (4,)), voxel_size=(2,))
+    for new in (spec.copy(), spec.with_roi(spec.roi)):
+        new.dtype = np.dtype(np.int8)
+        assert spec.dtype is None and new.__dict__ is not spec.__dict__
+
+
 def test_default_interpolatable() -> None:
     for dtype in (np.float32, np.float64, np.uint8, np.uint16):
         assert default_interpolatable(np.dtype(dtype))
