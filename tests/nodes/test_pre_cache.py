@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import _thread
+import concurrent.futures
 import mmap
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import threading
 import time
 import types
+from collections.abc import Hashable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from contract_cases import RAW, coordinate_volume
 
 import flowgraph as fg
 from flowgraph.parallel import shared_memory
+from flowgraph.parallel.executor import Executor, InProcessExecutor
 from flowgraph.parallel.worker_pool import WorkerError
 
 SEED = fg.ArrayKey("SEED")
@@ -273,3 +277,91 @@ def test_segments_are_reused_and_batches_held_by_the_caller_stay_intact() -> Non
         np.testing.assert_array_equal(batch[RAW].data, expected[s])
     assert segments <= 6 + 2 * 2 + 2  # the held ones, plus a few free per worker, not one per batch
     assert shared_memory.leftovers(prefix) == []
+
+
+class ThreadExecutor(Executor):
+    """A minimal executor: a thread pool computing with the upstream pipeline built in this process."""
+
+    def __init__(self, pipeline: fg.Pipeline, num_workers: int, **options: object) -> None:
+        self.node, self.options = pipeline.node, options
+        self.threads = concurrent.futures.ThreadPoolExecutor(num_workers)
+        self.lock = threading.Lock()
+        self.prefetched: dict[Hashable, concurrent.futures.Future[fg.Batch]] = {}
+
+    def demand(self, key: Hashable, request: fg.BatchRequest) -> tuple[Hashable, concurrent.futures.Future[fg.Batch]]:
+        with self.lock:
+            future = self.prefetched.pop(key, None)
+        return key, future or self.threads.submit(self.node.request_batch, request)
+
+    def prefetch(self, key: Hashable, request: fg.BatchRequest) -> None:
+        with self.lock:
+            if key not in self.prefetched:
+                self.prefetched[key] = self.threads.submit(self.node.request_batch, request)
+
+    def known(self, key: Hashable) -> bool:
+        with self.lock:
+            return key in self.prefetched
+
+    def drop_except(self, keep: set[Hashable]) -> None:
+        with self.lock:
+            for key in [k for k in self.prefetched if k not in keep]:
+                self.prefetched.pop(key).cancel()
+
+    def collect(self, handle: tuple[Hashable, concurrent.futures.Future[fg.Batch]]) -> fg.Batch:
+        return handle[1].result()
+
+    def release(self, handle: tuple[Hashable, concurrent.futures.Future[fg.Batch]]) -> None:
+        with self.lock:
+            self.prefetched.setdefault(*handle)
+
+    def close(self) -> None:
+        self.threads.shutdown(cancel_futures=True)
+
+
+def test_a_custom_executor_class_plugs_in_and_gives_the_batches_of_the_pipeline_without_precache() -> None:
+    seeds = [11, 12, 13, 40, 12, 5]
+    expected = reference(seeds)
+    cache = fg.PreCache(cache_size=3, num_workers=2, executor=ThreadExecutor)
+    with fg.build(upstream() + cache) as p:
+        assert isinstance(cache._executor, ThreadExecutor)
+        assert cache._executor.options == {"cache_size": 3, "start_method": None, "owner": "PreCache"}
+        assert cache.worker_pids() == [] and cache.worker_start_method is None
+        got = {s: p.request_batch(request(s)) for s in seeds}
+        unseeded = [p.request_batch(request(None)) for _ in range(4)]
+        stats = cache.stats()
+    for s in seeds:
+        np.testing.assert_array_equal(got[s][RAW].data, expected[s])
+        assert got[s][SEED].data.tolist() == [s]
+    following = [int(b[SEED].data[0]) for b in unseeded]
+    for s, b in zip(following, unseeded, strict=True):
+        np.testing.assert_array_equal(b[RAW].data, reference([s])[s])
+    assert stats["hits"] >= 3  # the unseeded requests after the first came from its prefetches
+
+
+def test_a_custom_executor_serves_stack_and_pickles_as_configuration() -> None:
+    with fg.build(upstream() + fg.Stack(3)) as p:
+        expected = [p.request_batch(request(s))[RAW].data for s in (20, 21)]
+    cache = fg.PreCache(cache_size=6, num_workers=3, executor=ThreadExecutor)
+    with fg.build(upstream() + cache + fg.Stack(3)) as p:
+        got = [p.request_batch(request(s))[RAW].data for s in (20, 21)]
+        copy = pickle.loads(pickle.dumps(p))
+        stats = cache.stats()
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(g, e)
+    assert stats == {"hits": 3, "misses": 3}
+    with fg.build(copy) as p:  # the copy starts its own executor
+        np.testing.assert_array_equal(p.request_batch(request(20))[RAW].data, expected[0])
+
+
+def test_num_workers_0_runs_in_process_through_the_same_path() -> None:
+    cache = fg.PreCache(num_workers=0, executor=ThreadExecutor)  # 0 wins: nothing runs elsewhere
+    with fg.build(upstream() + cache) as p:
+        assert isinstance(cache._executor, InProcessExecutor)
+        batch = p.request_batch(request(3))
+        assert cache.stats() == {"hits": 0, "misses": 1}
+    np.testing.assert_array_equal(batch[RAW].data, reference([3])[3])
+
+
+def test_executor_must_be_a_factory() -> None:
+    with pytest.raises(fg.ConfigError, match="PreCache: executor must be a factory"):
+        fg.PreCache(executor="dask")  # type: ignore[arg-type]
