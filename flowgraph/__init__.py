@@ -14,6 +14,7 @@ from flowgraph.errors import (
     BatchContractError,
     ConfigError,
     FlowgraphError,
+    NonFiniteError,
     PipelineError,
     RequestError,
     SetupError,
@@ -34,12 +35,14 @@ from flowgraph import nodes
 from flowgraph.nodes import *  # noqa: F403
 
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
+    from flowgraph.fields import DisplacementField
     from flowgraph.visualize.describe import to_dot, to_mermaid, to_networkx
     from flowgraph.visualize.drawing import render
     from flowgraph.visualize.preview import preview, preview_pipeline
 
-# the periphery (pictures, previews) is imported on first use: ``import flowgraph`` stays light
+# the periphery (pictures, previews) and heavier leaves (fields) are imported on first use: ``import flowgraph`` stays light
 _LAZY = {
+    "DisplacementField": "flowgraph.fields",
     "preview": "flowgraph.visualize.preview",
     "preview_pipeline": "flowgraph.visualize.preview",
     "render": "flowgraph.visualize.drawing",
@@ -69,8 +72,10 @@ __all__ = [
     "BatchRequest",
     "ConfigError",
     "Coordinate",
+    "DisplacementField",
     "FlowgraphError",
     "Graph",
+    "NonFiniteError",
     "GraphKey",
     "GraphSpec",
     "Pipeline",

@@ -35,6 +35,11 @@ class BatchContractError(FlowgraphError):
     """A node returned a batch that breaks its promise (missing key, wrong ROI, shape or dtype)."""
 
 
+class NonFiniteError(FlowgraphError, ValueError):
+    """An intensity array holds NaN or infinite values, which every average or interpolation would
+    spread silently (also a ValueError)."""
+
+
 class WorkerError(FlowgraphError, RuntimeError):
     """A PreCache worker died or could not start (also a RuntimeError).
 
@@ -47,6 +52,7 @@ __all__ = [
     "BatchContractError",
     "ConfigError",
     "FlowgraphError",
+    "NonFiniteError",
     "PipelineError",
     "RequestError",
     "SetupError",

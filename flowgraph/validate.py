@@ -9,7 +9,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from flowgraph.coordinate import Coordinate
-from flowgraph.errors import ConfigError, SetupError
+from flowgraph.errors import ConfigError, NonFiniteError, SetupError
 from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.specs import ArraySpec, ProviderSpec
 
@@ -129,6 +129,26 @@ def upstream_array(node: str, spec: ProviderSpec, key: ArrayKey, what: str = "")
     return found
 
 
+def check_finite(node: str, key: ArrayKey, data: np.ndarray) -> None:
+    """Raise NonFiniteError if ``data`` (a float array) holds NaN or infinite values.
+
+    One summing pass in the common case: a finite sum means every value is finite; only a
+    non-finite sum (NaN, inf, or an overflow of large values) counts exactly.
+    """
+    if data.dtype.kind not in "fc" or data.size == 0:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(data.sum()):
+            return
+    bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        raise NonFiniteError(
+            f"{node}: {key} holds {bad} non-finite value(s) (NaN or inf) of {data.size}; they would spread "
+            "through every average and interpolation. Replace them upstream (e.g. np.nan_to_num in the source "
+            "data) or mask them out."
+        )
+
+
 def require_float(node: str, key: ArrayKey, spec: ArraySpec) -> None:
     if spec.dtype is not None and spec.dtype.kind != "f":
         raise SetupError(
@@ -140,6 +160,7 @@ def require_float(node: str, key: ArrayKey, spec: ArraySpec) -> None:
 __all__ = [
     "any_key",
     "array_key",
+    "check_finite",
     "coordinate",
     "float_dtype",
     "graph_key",

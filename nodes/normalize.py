@@ -8,11 +8,12 @@ import numpy as np
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
+from flowgraph.errors import SetupError
 from flowgraph.keys import ArrayKey
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
 from flowgraph.specs import ArraySpec
-from flowgraph.validate import array_key, float_dtype, number, upstream_array
+from flowgraph.validate import array_key, check_finite, float_dtype, number, upstream_array
 
 
 def default_factor(dtype: np.dtype) -> float:
@@ -48,7 +49,8 @@ class Normalize(BatchFilter):
 
     Raises:
         ConfigError: bad ``array``, ``factor`` or a non-float ``dtype``.
-        SetupError: ``array`` is not provided upstream.
+        SetupError: ``array`` is not provided upstream, or is complex.
+        NonFiniteError: ``array`` holds NaN or infinite values (counted in the message).
 
     Example:
         >>> import numpy as np, flowgraph as fg
@@ -69,12 +71,18 @@ class Normalize(BatchFilter):
         self.dtype = float_dtype("Normalize", "dtype", dtype)
 
     def setup(self) -> None:
-        upstream_array(self.name, self.upstream_spec, self.array)
+        spec = upstream_array(self.name, self.upstream_spec, self.array)
+        if spec.dtype is not None and spec.dtype.kind == "c":
+            raise SetupError(
+                f"{self.name}: {self.array} is complex ({spec.dtype}); a real float array would drop its imaginary "
+                f"part. Convert it upstream (np.abs for the magnitude, .real for the real part)."
+            )
         self.updates(self.array, ArraySpec(dtype=self.dtype))
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         array = batch[self.array]
         assert isinstance(array, Array)
+        check_finite(self.name, self.array, array.data)
         factor = self.factor if self.factor is not None else default_factor(array.data.dtype)
         spec = array.spec.copy()
         spec.dtype = self.dtype

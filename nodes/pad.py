@@ -25,6 +25,23 @@ def pad_array(data: np.ndarray, before: tuple[int, ...], after: tuple[int, ...],
     return np.pad(data, [(0, 0)] * lead + list(zip(before, after)), mode="constant", constant_values=value)
 
 
+def check_fill_value(node: str, key: Key, value: float, dtype: np.dtype) -> None:
+    """Raise SetupError unless ``value`` is exactly representable in ``dtype`` (300 is not a uint8)."""
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        ok = float(value).is_integer() and info.min <= value <= info.max
+        allowed = f"an integer in [{info.min}, {info.max}]"
+    elif dtype.kind == "b":
+        ok, allowed = value in (0, 1), "0 or 1"
+    else:
+        return
+    if not ok:
+        raise SetupError(
+            f"{node}: value {value:g} does not fit {key}'s dtype {dtype}; pass {allowed} (numpy would wrap it "
+            "around or truncate it silently)."
+        )
+
+
 class Pad(BatchFilter):
     """Add a border of ``size`` (world units) around ``key``'s ROI, filled with ``value``.
 
@@ -95,6 +112,8 @@ class Pad(BatchFilter):
                 f"{self.name}: size {tuple(size)} is not a multiple of the voxel size {spec.voxel_size}; "
                 "give the size in world units (voxels * voxel_size)."
             )
+        if isinstance(spec, ArraySpec) and spec.dtype is not None:
+            check_fill_value(self.name, self.key, self.value, spec.dtype)
         begin = [None if s is None else b - s for b, s in zip(roi.begin, size)]
         end = [None if s is None else e + s for e, s in zip(roi.end, size)]
         self.updates(self.key, spec.with_roi(Roi.from_begin_end(begin, end)))

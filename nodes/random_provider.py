@@ -9,7 +9,7 @@ import numpy as np
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, SetupError
-from flowgraph.keys import ArrayKey
+from flowgraph.keys import ArrayKey, Key
 from flowgraph.provider import BatchProvider, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
@@ -83,6 +83,7 @@ class RandomProvider(BatchProvider):
         first = self._upstream[0].spec
         for key, spec in first.items():
             if all(key in u.spec for u in self._upstream[1:]):
+                self._check_voxel_sizes(key)
                 merged = spec.copy()
                 for u in self._upstream[1:]:
                     other = u.spec[key].roi
@@ -93,6 +94,15 @@ class RandomProvider(BatchProvider):
             raise SetupError(f"{self.name}: the upstream pipelines share no key; each must provide the requested keys.")
         if self.random_provider_key is not None:
             self.provides(self.random_provider_key, ArraySpec(nonspatial=True, dtype=np.dtype(np.int64)))
+
+    def _check_voxel_sizes(self, key: Key) -> None:
+        sizes = [getattr(u.spec[key], "voxel_size", None) for u in self._upstream]
+        if len({s for s in sizes if s is not None}) > 1:
+            branches = ", ".join(f"branch {i} ({u.name}): {s}" for i, (u, s) in enumerate(zip(self._upstream, sizes)))
+            raise SetupError(
+                f"{self.name}: {key} has different voxel sizes in its branches ({branches}); a batch must not "
+                "change resolution with the branch drawn. Resample the branches to one voxel size or use separate keys."
+            )
 
     def negotiate(self, request: BatchRequest) -> Negotiation:
         """The chosen branch gets the request (with its derived seed); the others get nothing."""

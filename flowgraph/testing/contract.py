@@ -35,6 +35,7 @@ from flowgraph.keys import ArrayKey
 from flowgraph.pipeline import Pipeline, build, normalize_request
 from flowgraph.provider import BatchFilter, BatchProvider, describing
 from flowgraph.request import BatchRequest
+from flowgraph.specs import ArraySpec
 
 from .data import default_request, sources
 
@@ -113,9 +114,10 @@ def check_delivers_request(case: NodeCase) -> None:
             assert value.spec.dtype == spec.dtype, key
             if not value.spec.nonspatial:
                 vs = value.spec.voxel_size
-                assert vs == (rspec.voxel_size or spec.voxel_size), key  # type: ignore[attr-defined]
+                assert isinstance(rspec, ArraySpec) and isinstance(spec, ArraySpec)
+                assert vs == (rspec.voxel_size or spec.voxel_size), key
                 assert rspec.roi is not None and vs is not None
-                spatial = tuple(s // v for s, v in zip(rspec.roi.shape, vs, strict=True))
+                spatial = tuple(s // v for s, v in zip(rspec.roi.shape.ints(), vs.ints(), strict=True))
                 assert value.data.shape[value.data.ndim - len(spatial) :] == spatial, f"{name}: {key} shape"
         else:
             assert isinstance(value, Graph) and rspec.roi is not None

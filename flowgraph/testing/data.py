@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from flowgraph.array import Array
+from flowgraph.coordinate import Coordinate
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey
 from flowgraph.pipeline import Pipeline
@@ -26,7 +27,7 @@ LABELS = ArrayKey("LABELS")
 MASK = ArrayKey("MASK")
 POINTS = GraphKey("POINTS")
 
-VOXEL_SIZE = (4, 2, 2)
+VOXEL_SIZE = Coordinate((4, 2, 2))
 SHAPE = (12, 40, 40)  # voxels
 
 
@@ -52,7 +53,7 @@ def source_data(offset: tuple[int, ...] = (0, 0, 0)) -> dict[Any, Any]:
     random points (fixed seed); all at ``offset`` with voxel size ``VOXEL_SIZE``.
     """
     coords = coordinate_volume()
-    roi = Roi(offset, tuple(s * v for s, v in zip(SHAPE, VOXEL_SIZE, strict=True)))
+    roi = Roi(offset, tuple(s * v for s, v in zip(SHAPE, VOXEL_SIZE.ints(), strict=True)))
     raw = (coords % 997).astype(np.float32) / 997.0
     labels = (coords // 1000 + 1).astype(np.uint64)
     mask = np.ones(SHAPE, np.uint8)

@@ -44,10 +44,28 @@ def test_uint8_exact_values() -> None:
 
 
 def test_floats_pass_through_bit_for_bit() -> None:
-    values = np.array([-3.5, 0.0, 0.25, 7e10, np.inf], np.float32)
+    values = np.array([-3.5, 0.0, 0.25, 7e10, np.finfo(np.float32).max], np.float32)
     array, _ = run(values)
     assert array.data.dtype == np.float32
     assert array.data.tobytes() == values.tobytes()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_refused_with_their_count(bad: float) -> None:
+    values = np.array([0.5, bad, 0.25, bad, 0.0], np.float32)
+    with pytest.raises(fg.NonFiniteError, match=r"Normalize\(RAW\): RAW holds 2 non-finite value"):
+        run(values)
+
+
+def test_large_finite_values_whose_sum_overflows_are_accepted() -> None:
+    values = np.full(8, np.finfo(np.float32).max, np.float32)  # the sum is inf, every value finite
+    array, _ = run(values)
+    assert array.data.tobytes() == values.tobytes()
+
+
+def test_complex_data_is_refused_at_setup() -> None:
+    with pytest.raises(fg.SetupError, match=r"complex .* imaginary"):
+        run(np.array([1 + 2j, 0.5], np.complex64))
 
 
 def test_float64_input_becomes_float32() -> None:

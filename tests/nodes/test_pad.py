@@ -167,3 +167,18 @@ def test_request_without_a_roi_is_a_request_error() -> None:
 def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(fg.ConfigError, match=match):
         fg.Pad(**kwargs)
+
+
+@pytest.mark.parametrize(("dtype", "value"), [(np.uint8, 300), (np.uint8, -1), (np.int8, 128), (np.uint16, 0.5)])
+def test_a_value_the_dtype_cannot_hold_is_refused_at_setup(dtype: Any, value: float) -> None:
+    data = np.zeros((4, 5), dtype)
+    pipeline = source(data) + fg.Pad(RAW, (2, 3), value=value)
+    with pytest.raises(fg.SetupError, match=rf"value {value:g} does not fit RAW's dtype"), fg.build(pipeline):
+        pass
+
+
+@pytest.mark.parametrize(("dtype", "value"), [(np.uint8, 255), (np.int8, -128), (np.uint16, 7.0), (np.float32, -1.5)])
+def test_a_value_the_dtype_holds_is_filled_exactly(dtype: Any, value: float) -> None:
+    out = get(source(np.ones((4, 5), dtype)) + fg.Pad(RAW, (2, 3), value=value), fg.Roi((6, 3), (10, 18))).data
+    # world [6:16, 3:21]: one padded voxel before the data on each axis, then the data
+    assert out.dtype == dtype and out[0, 0] == dtype(value) and out[1, 1] == 1 and out[0, 3] == dtype(value)

@@ -114,3 +114,12 @@ def test_no_shared_key_is_a_setup_error() -> None:
 def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(fg.ConfigError, match=match):
         fg.RandomProvider(**kwargs)
+
+
+def test_branches_at_different_voxel_sizes_are_refused_at_setup_naming_them() -> None:
+    fine = constant(1)
+    coarse_spec = fg.ArraySpec(roi=fg.Roi((0, 0), (6, 6)), voxel_size=(2, 2))
+    coarse = fg.ArraySource(RAW, fg.Array(np.zeros((3, 3), np.int64), coarse_spec))
+    names = r"RAW has different voxel sizes .*branch 0 .*\(1, 1\).*branch 1 .*\(2, 2\)"
+    with pytest.raises(fg.SetupError, match=names), fg.build((fine, coarse) + fg.RandomProvider()):
+        pass
