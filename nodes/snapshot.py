@@ -17,7 +17,7 @@ from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.validate import any_key, number
 
-from .store_writer import Hdf5Writer
+from .store_writer import Hdf5Writer, check_writable
 
 
 def write_batch(
@@ -66,7 +66,8 @@ class Snapshot(BatchFilter):
 
     Raises:
         ConfigError: bad arguments.
-        SetupError: a key of ``additional_request`` is not provided upstream.
+        SetupError: a key of ``additional_request`` is not provided upstream, or ``output_dir`` cannot
+            be created or written to (checked at setup, before the first batch).
 
     Example:
         >>> import numpy as np, os, tempfile, flowgraph as fg
@@ -133,6 +134,8 @@ class Snapshot(BatchFilter):
     def setup(self) -> None:
         self._lock = threading.Lock()  # guards the count of batches seen in this build
         self._count = 0
+        if self.every > 0:
+            check_writable(self.name, self.output_dir)  # fail now, not at the first write
         for key in self.additional_request or ():
             if key not in self.upstream_spec:
                 raise SetupError(

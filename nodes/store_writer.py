@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -14,11 +15,29 @@ import numpy as np
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
-from flowgraph.errors import ConfigError
+from flowgraph.errors import ConfigError, SetupError
 from flowgraph.graph import Graph
 from flowgraph.keys import Key
 
 H5_COMPRESSIONS = (None, "gzip", "lzf", "szip")
+
+
+def check_writable(owner: str, directory: str) -> None:
+    """Create ``directory`` if needed and make sure a file can be written there, else SetupError.
+
+    A real probe (a hidden file created and removed), not a permission lookup: root ignores mode
+    bits, but not a read-only file system.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".flowgraph-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise SetupError(
+            f"{owner}: cannot write to the directory {directory!r} ({e.strerror or e}); choose a writable "
+            "output_dir or fix its permissions."
+        ) from None
 
 
 def temporary_path(path: str) -> str:

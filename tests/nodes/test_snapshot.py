@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -235,3 +238,39 @@ def test_no_partial_store_is_ever_visible(tmp_path: str) -> None:
 def test_hdf5_writer_checks_its_compression() -> None:
     with pytest.raises(fg.ConfigError, match="Hdf5Writer: compression must be 'gzip', 'lzf', 'szip' or None"):
         Hdf5Writer("zstd")
+
+
+def test_an_output_dir_that_cannot_be_created_is_a_setup_error(tmp_path: str) -> None:
+    blocker = os.path.join(tmp_path, "a-file")
+    with open(blocker, "w") as f:
+        f.write("not a directory")
+    snapshot = fg.Snapshot({RAW: "raw"}, output_dir=os.path.join(blocker, "snapshots"))
+    expected = r"Snapshot\(RAW\): cannot write to the directory .*a-file/snapshots"
+    with pytest.raises(fg.SetupError, match=expected), fg.build(sources() + snapshot):
+        pass
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs root and unshare -m")
+def test_a_read_only_output_dir_is_a_setup_error_naming_it(tmp_path: str) -> None:
+    # a read-only bind mount in a private mount namespace: read-only even for root
+    folder = os.path.join(tmp_path, "ro")
+    os.makedirs(folder)
+    code = (
+        "import flowgraph as fg, numpy as np\n"
+        "raw = fg.ArrayKey('RAW')\n"
+        "a = fg.Array(np.zeros((4, 4), np.float32), fg.ArraySpec(roi=fg.Roi((0, 0), (4, 4)), voxel_size=(1, 1)))\n"
+        f"s = fg.Snapshot({{raw: 'raw'}}, output_dir={folder!r})\n"
+        "try:\n"
+        "    with fg.build(fg.ArraySource(raw, a) + s):\n"
+        "        print('built')\n"
+        "except fg.SetupError as e:\n"
+        "    print(str(e).splitlines()[0])\n"
+    )
+    script = os.path.join(tmp_path, "probe.py")
+    with open(script, "w") as f:
+        f.write(code)
+    command = f"mount --bind -o ro {folder} {folder} && {sys.executable} {script}"
+    result = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "cannot write to the directory" in result.stdout and folder in result.stdout
+    assert "Read-only file system" in result.stdout
