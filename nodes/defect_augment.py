@@ -15,12 +15,15 @@ from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError, PipelineError, SetupError
 from flowgraph.keys import ArrayKey
 from flowgraph.pipeline import Pipeline
-from flowgraph.provider import BatchFilter, Negotiation
+from flowgraph.provider import Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec
 from flowgraph.validate import array_key, number, probability, require_float, upstream_array
+
+from .augment import RandomAugment
+from .sections import data_axis, section, section_count, section_index, section_means
 
 _NAME = "DefectAugment"
 
@@ -45,10 +48,6 @@ def section_kinds(r: np.ndarray, probs: tuple[float, float, float, float]) -> np
     return np.searchsorted(np.cumsum(probs), r, side="right").astype(np.int64)
 
 
-def _section_index(ndim: int, axis: int, index: Any) -> tuple[Any, ...]:
-    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
-
-
 def low_contrast(sections: np.ndarray, axis: int, contrast_scale: float, out: np.ndarray | None = None) -> np.ndarray:
     """``mean + (s - mean) * contrast_scale`` per section ``s`` along ``axis`` (mean per section).
 
@@ -60,8 +59,7 @@ def low_contrast(sections: np.ndarray, axis: int, contrast_scale: float, out: np
         array([[0.25, 0.75],
                [0.5 , 0.5 ]], dtype=float32)
     """
-    others = tuple(a for a in range(sections.ndim) if a != axis)
-    mean = sections.mean(axis=others, dtype=np.float64, keepdims=True).astype(sections.dtype)
+    mean = section_means(sections, axis, fast=False).astype(sections.dtype)
     result = np.subtract(sections, mean, out=out)
     result *= sections.dtype.type(contrast_scale)
     result += mean
@@ -158,7 +156,7 @@ class DefectPlan:
     artifact_seed: int
 
 
-class DefectAugment(BatchFilter):
+class DefectAugment(RandomAugment):
     """Augment an intensity array section by section with imaging defects.
 
     Every section along ``axis`` independently becomes, with the given probabilities, one of:
@@ -193,7 +191,7 @@ class DefectAugment(BatchFilter):
     cropped back. Each artifact section sends the artifact source one request for
     ``artifacts`` and ``artifacts_mask`` at that section's ROI (one voxel thick).
 
-    Randomness: whether the node acts (``p``), the kind of every section, each fold's line,
+    Randomness: drawn in ``prepare``: whether the node acts (``p``), the kind of every section, each fold's line,
     and the seed of each artifact request (derived from one draw with
     ``flowgraph.rng.derive_seed``), all from this node's generator.
 
@@ -266,7 +264,7 @@ class DefectAugment(BatchFilter):
                     )
         self.deformation_strength = number(_NAME, "deformation_strength", deformation_strength, 0.0)
         self.axis = number(_NAME, "axis", axis, 0, integer=True)
-        self.p = probability(_NAME, "p", p)
+        super().__init__(_NAME, p)
 
     @property
     def name(self) -> str:
@@ -324,21 +322,14 @@ class DefectAugment(BatchFilter):
             )
 
     # -- per request ---------------------------------------------------------------------------------
-    def prepare(self, request: BatchRequest) -> tuple[BatchRequest, DefectPlan | None]:
-        deps = BatchRequest(random_seed=request.random_seed)
-        if self.intensities not in request:
-            return deps, None
-        spec = request[self.intensities].copy()
-        deps[self.intensities] = spec
-        rng = self.rng(request)
-        act = rng.random() < self.p
-        if not act or spec.roi is None:
-            return deps, None
-        vs = getattr(spec, "voxel_size", None) or self._voxel_size
-        shape = spec.roi.shape // vs
+    def draw_params(self, rng: np.random.Generator, request: BatchRequest) -> DefectPlan | None:
+        spec = request[self.intensities]
+        sections = section_count(spec, self.axis, self._voxel_size)
+        if sections is None:
+            return None
+        shape = spec.roi.shape // (spec.voxel_size or self._voxel_size)  # type: ignore[union-attr]
         kinds = section_kinds(
-            rng.random(shape[self.axis]),
-            (self.prob_missing, self.prob_low_contrast, self.prob_artifact, self.prob_deform),
+            rng.random(sections), (self.prob_missing, self.prob_low_contrast, self.prob_artifact, self.prob_deform)
         )
         folds = int(np.count_nonzero(kinds == DEFORM))
         plane = [s for d, s in enumerate(shape) if d != self.axis]
@@ -347,10 +338,19 @@ class DefectAugment(BatchFilter):
         normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)  # uniform directions
         artifact_seed = int(rng.integers(2**63))
         margin = math.ceil(self.deformation_strength) if folds else 0
-        if margin:
-            grow = Coordinate(0 if d == self.axis else margin * v for d, v in enumerate(vs))
-            spec.roi = spec.roi.grow(grow, grow)
-        return deps, DefectPlan(kinds, margin, points, normals, artifact_seed)
+        return DefectPlan(kinds, margin, points, normals, artifact_seed)
+
+    def dependencies(self, request: BatchRequest, plan: DefectPlan) -> tuple[BatchRequest, DefectPlan]:
+        """The requested ROI, grown in-plane by the fold margin when a section is folded."""
+        deps = BatchRequest(random_seed=request.random_seed)
+        spec = request[self.intensities]
+        if plan.margin:
+            vs = spec.voxel_size or self._voxel_size
+            grow = Coordinate(0 if d == self.axis else plan.margin * v for d, v in enumerate(vs.ints()))
+            deps[self.intensities] = spec.with_roi(spec.roi.grow(grow, grow))  # type: ignore[union-attr]
+        else:
+            deps[self.intensities] = spec.copy()
+        return deps, plan
 
     def negotiate(self, request: BatchRequest) -> Negotiation:
         """The dependencies, and one request to the artifact source per artifact section."""
@@ -366,16 +366,14 @@ class DefectAugment(BatchFilter):
             ]
         return negotiation
 
-    def process(self, batch: Batch, request: BatchRequest, plan: DefectPlan | None) -> Batch | None:
-        if plan is None:
-            return None
+    def augment(self, batch: Batch, request: BatchRequest, plan: DefectPlan) -> Batch | None:
         array = batch[self.intensities]
         assert isinstance(array, Array)
         data = array.data
         if not data.flags.writeable:
             data = data.copy()
         lead = data.ndim - self._dims
-        axis = lead + self.axis
+        axis = data_axis(data.ndim, self._dims, self.axis)
         target = request[self.intensities].roi
         assert target is not None
         if plan.margin:
@@ -389,17 +387,17 @@ class DefectAugment(BatchFilter):
         kinds = plan.kinds
         missing = np.flatnonzero(kinds == MISSING)
         if missing.size:
-            visible[_section_index(data.ndim, axis, missing)] = 0
+            visible[section_index(data.ndim, axis, missing)] = 0
         for i in np.flatnonzero(kinds == LOW_CONTRAST):
-            section = visible[_section_index(data.ndim, axis, slice(i, i + 1))]  # a view
-            low_contrast(section, axis, self.contrast_scale, out=section)
+            view = section(visible, axis, int(i))
+            low_contrast(view, axis, self.contrast_scale, out=view)
         for i in np.flatnonzero(kinds == ARTIFACT):
-            index = _section_index(data.ndim, axis, slice(i, i + 1))
+            index = section_index(data.ndim, axis, slice(i, i + 1))
             artifact, alpha = self._artifact(target, int(i), plan.artifact_seed)
             visible[index] = blend(visible[index], artifact, alpha)
         for n, i in enumerate(np.flatnonzero(kinds == DEFORM)):
             grown = np.take(data, i, axis=axis)  # (channels..., in-plane...) with the margin
-            section = visible[_section_index(data.ndim, axis, i)]
+            folded = visible[section_index(data.ndim, axis, i)]
             channels = grown.reshape((-1, *grown.shape[lead:]))
             result = np.stack(
                 [
@@ -414,7 +412,7 @@ class DefectAugment(BatchFilter):
                     for c in channels
                 ]
             )
-            section[...] = result.reshape(section.shape)
+            folded[...] = result.reshape(folded.shape)
         return Batch({self.intensities: Array.trusted(visible, array.spec, target)})
 
     def _artifact_request(self, target: Roi, i: int, seed: int) -> BatchRequest:

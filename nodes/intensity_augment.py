@@ -8,33 +8,17 @@ from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
 from flowgraph.keys import ArrayKey
-from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
-from flowgraph.validate import array_key, number, probability, require_float, upstream_array
+from flowgraph.validate import array_key, number, require_float, upstream_array
+
+from .augment import RandomAugment
+from .sections import data_axis, draw_uniform, per_section, section_count, section_means
 
 _NAME = "IntensityAugment"
 
 
 # elements per block when applying the affine map: small enough to stay in cache between passes
 _BLOCK = 1 << 18
-
-
-def section_means(data: np.ndarray, section_axis: int | None = None) -> np.ndarray:
-    """The mean of ``data`` (a 0-d float64 array), or per index along ``section_axis`` (keepdims).
-
-    Contiguous data is summed in its own dtype with numpy's pairwise summation (accurate to a
-    few ulps and twice as fast as a float64 accumulator); anything else accumulates in float64.
-    """
-    if section_axis is None:
-        if data.flags.c_contiguous:
-            return np.asarray(float(np.add.reduce(data.reshape(-1))) / max(data.size, 1))
-        return np.asarray(data.mean(dtype=np.float64))
-    if section_axis == 0 and data.flags.c_contiguous and data.size:
-        sums = np.add.reduce(data.reshape(data.shape[0], -1), axis=1).astype(np.float64)
-        shape = (data.shape[0],) + (1,) * (data.ndim - 1)
-        return (sums / (data.size // data.shape[0])).reshape(shape)
-    others = tuple(a for a in range(data.ndim) if a != section_axis)
-    return data.mean(axis=others, dtype=np.float64, keepdims=True)
 
 
 def scale_shift(
@@ -65,10 +49,8 @@ def scale_shift(
         s = np.asarray(scale, np.float64)
         t = np.asarray(shift, np.float64)
     else:
-        shape = [1] * data.ndim
-        shape[section_axis] = data.shape[section_axis]
-        s = np.asarray(scale, np.float64).reshape(shape)
-        t = np.asarray(shift, np.float64).reshape(shape)
+        s = per_section(scale, data.ndim, section_axis, data.shape[section_axis])
+        t = per_section(shift, data.ndim, section_axis, data.shape[section_axis])
     constant = np.asarray(mean * (1.0 - s) + t).astype(dtype)
     factor = s.astype(dtype)
     if out is None:
@@ -92,7 +74,7 @@ def scale_shift(
     return out
 
 
-class IntensityAugment(BatchFilter):
+class IntensityAugment(RandomAugment):
     """Randomly scale the contrast and shift the brightness of an intensity array.
 
     Each voxel becomes ``mean + (a - mean) * scale + shift``, with ``scale`` drawn uniformly
@@ -114,8 +96,8 @@ class IntensityAugment(BatchFilter):
 
     Request: unchanged.
 
-    Randomness: whether the node acts (``p``), then ``scale`` and ``shift`` (one pair, or one
-    pair per section) from this node's generator.
+    Randomness: drawn in ``prepare``: whether the node acts (``p``), then ``scale`` and ``shift``
+    (one pair, or one pair per section) from this node's generator.
 
     Raises:
         ConfigError: bad ``array``, a bound that is not a finite number, a min above its max.
@@ -159,7 +141,7 @@ class IntensityAugment(BatchFilter):
                 raise ConfigError(f"{_NAME}: {param} must be True or False, got {value!r}.")
         self.z_section_wise = bool(z_section_wise)
         self.clip = bool(clip)
-        self.p = probability(_NAME, "p", p)
+        super().__init__(_NAME, p)
 
     def setup(self) -> None:
         spec = upstream_array(self.name, self.upstream_spec, self.array)
@@ -167,23 +149,34 @@ class IntensityAugment(BatchFilter):
         self.updates(self.array)
 
     def draw(self, rng: np.random.Generator, sections: int | None) -> tuple[bool, np.ndarray, np.ndarray]:
-        """Whether to act, and the scales and shifts (shape ``()`` or ``(sections,)``)."""
-        act = bool(rng.random() < self.p)
-        size = () if sections is None else (sections,)
-        scale = rng.uniform(self.scale_min, self.scale_max, size)
-        shift = rng.uniform(self.shift_min, self.shift_max, size)
+        """Whether to act, and the scales and shifts (shape ``()`` or ``(sections,)``): the draws of a request."""
+        act = self.gate(rng)
+        scale, shift = self._draw_scale_shift(rng, sections)
         return act, scale, shift
 
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
+    def _draw_scale_shift(self, rng: np.random.Generator, sections: int | None) -> tuple[np.ndarray, np.ndarray]:
+        scale = draw_uniform(rng, self.scale_min, self.scale_max, sections)
+        shift = draw_uniform(rng, self.shift_min, self.shift_max, sections)
+        return scale, shift
+
+    def _sections(self, request: BatchRequest) -> int | None:
+        """Sections along the first spatial axis of the requested array (None: one draw for all)."""
+        offered = self.spec[self.array]
+        if not self.z_section_wise or offered.nonspatial:
+            return None
+        return section_count(request[self.array], 0, offered.voxel_size)
+
+    def draw_params(self, rng: np.random.Generator, request: BatchRequest) -> tuple[np.ndarray, np.ndarray]:
+        return self._draw_scale_shift(rng, self._sections(request))
+
+    def augment(self, batch: Batch, request: BatchRequest, params: tuple[np.ndarray, np.ndarray]) -> Batch | None:
         array = batch[self.array]
         assert isinstance(array, Array)
         data = array.data
-        axis = None
-        if self.z_section_wise and not array.spec.nonspatial:
-            axis = data.ndim - array.roi.dims
-        act, scale, shift = self.draw(self.rng(request), None if axis is None else data.shape[axis])
-        if not act or data.size == 0:
+        if data.size == 0:
             return None
+        scale, shift = params
+        axis = None if scale.ndim == 0 else data_axis(data.ndim, array.roi.dims, 0)
         if not data.flags.writeable:
             data = data.copy()
         out = scale_shift(data, scale, shift, axis, self.clip, out=data)

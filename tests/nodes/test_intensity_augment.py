@@ -172,3 +172,19 @@ def test_bad_arguments(kwargs: dict[str, Any], parameter: str) -> None:
     args: dict[str, Any] = {"array": RAW, "scale_min": 0.9, "scale_max": 1.1, "shift_min": -0.1, "shift_max": 0.1}
     with pytest.raises(fg.ConfigError, match=parameter):
         fg.IntensityAugment(**{**args, **kwargs})
+
+
+def test_draws_happen_in_prepare_and_travel_as_the_state() -> None:
+    data = volume()
+    node = fg.IntensityAugment(RAW, 0.5, 1.5, -0.2, 0.2, z_section_wise=True, p=0.5)
+    with fg.build(source(data) + node) as p:
+        for seed in range(6):
+            req = request(data, seed)
+            act, scale, shift = node.draw(node.rng(req), data.shape[0])
+            state = node.negotiate(req).state
+            if not act:
+                assert state is None
+                continue
+            assert state[0].tobytes() == scale.tobytes() and state[1].tobytes() == shift.tobytes()
+            out = p.request_batch(req)[RAW].data
+            assert out.tobytes() == scale_shift(data.copy(), scale, shift, 0).tobytes()
