@@ -17,6 +17,7 @@ from .merge_provider import MergeProvider
 from .normalize import Normalize
 from .pad import Pad
 from .pre_cache import PreCache
+from .precomputed_source import PrecomputedSource
 from .print_profiling_stats import PrintProfilingStats
 from .random_location import RandomLocation
 from .random_provider import RandomProvider
@@ -37,6 +38,7 @@ __all__ = [
     "Normalize",
     "Pad",
     "PreCache",
+    "PrecomputedSource",
     "PrintProfilingStats",
     "RandomLocation",
     "RandomProvider",

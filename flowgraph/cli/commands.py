@@ -464,6 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     prev.add_argument("--axis", type=_non_negative, default=0, help="spatial axis the section cuts across (default 0)")
     prev.add_argument("--size", type=_positive, default=256, help="panel size in pixels (default: %(default)s)")
     prev.set_defaults(func=cmd_preview)
+
+    from flowgraph.cli.precompute import add_parser as add_precompute
+
+    add_precompute(sub, _positive, _non_negative)
     return parser
 
 

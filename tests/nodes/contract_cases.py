@@ -429,3 +429,45 @@ register(
         bad_args=[({"key": RAW}, "key"), ({"graph": "points"}, "graph")],
     ),
 )
+
+
+# -- issue 12: precomputed sets -----------------------------------------------------------------------
+_PRECOMPUTED_FILE: list[str] = []
+
+
+def precomputed_file() -> str:
+    """Three samples of RAW, LABELS and MASK (:func:`sources` + SimpleAugment), written once per process
+    by ``flowgraph precompute`` into a temporary directory."""
+    if not _PRECOMPUTED_FILE:
+        import atexit
+        import os
+        import shutil
+        import tempfile
+
+        from flowgraph.cli.precompute import precompute
+
+        folder = tempfile.mkdtemp(prefix="flowgraph-precomputed-contract-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "set.h5")
+        pipeline = sources() + fg.SimpleAugment(transpose_only=(1, 2))
+        precompute(pipeline, request_of((RAW, LABELS, MASK))(0), path, 3, seed=0)
+        _PRECOMPUTED_FILE.append(path)
+    return _PRECOMPUTED_FILE[0]
+
+
+register(
+    "PrecomputedSource",
+    Case(
+        make=lambda **kw: fg.PrecomputedSource(
+            **{"filename": precomputed_file(), "datasets": {RAW: "raw", LABELS: "labels", MASK: "mask"}, **kw}
+        ),
+        upstream=None,
+        request=request_of((RAW, LABELS, MASK)),
+        bad_args=[
+            ({"filename": 3}, "filename"),
+            ({"datasets": {}}, "datasets"),
+            ({"datasets": {"RAW": "raw"}}, "datasets"),
+            ({"array_specs": {RAW: 3}}, "array_specs"),
+        ],
+    ),
+)
