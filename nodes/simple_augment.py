@@ -11,22 +11,20 @@ from typing import Any
 import numpy as np
 
 from flowgraph.array import Array
-from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError, RequestError, SetupError
-from flowgraph.graph import Graph, inside
 from flowgraph.keys import ArrayKey, GraphKey, Key
-from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
-from flowgraph.specs import ArraySpec, GraphSpec
 from flowgraph.validate import number, probability
+
+from .spatial import SpatialAugment, SpatialTransform, voxel_centres
 
 _NAME = "SimpleAugment"
 
 
 @dataclasses.dataclass(frozen=True)
-class Flip:
+class Flip(SpatialTransform):
     """One mirror-and-transpose of world space (upstream coordinates ``x`` -> downstream ``z``).
 
     First every axis ``q`` with ``mirror[q]`` is mirrored, ``y_q = mirror_sum[q] - x_q``; then
@@ -82,9 +80,40 @@ class Flip:
         z += np.asarray(self.shift, np.float64)
         return z
 
+    def source_points(self, locations: np.ndarray) -> np.ndarray:
+        """Upstream world coordinates of the (N, D) downstream ``locations`` (the inverse map)."""
+        z = np.asarray(locations, dtype=np.float64) - np.asarray(self.shift, np.float64)
+        y = np.empty_like(z)
+        y[:, list(self.perm)] = z
+        mirrored = np.flatnonzero(self.mirror)
+        if mirrored.size:
+            y[:, mirrored] = np.asarray(self.mirror_sum, np.float64)[mirrored] - y[:, mirrored]
+        return y
+
     def apply_data(self, data: np.ndarray) -> np.ndarray:
         """``data`` (channels first, spatial axes last) mirrored and transposed, as a view."""
         return mirror_transpose(data, self.mirror, self.perm)
+
+    # -- as a SpatialTransform: exact on the grid, applied as views ------------------------------------
+    def plan(self, roi: Roi, voxel_size: Coordinate) -> tuple[Roi, None]:
+        return self.inverse_roi(roi), None
+
+    def graph_roi(self, roi: Roi, voxel_size: Coordinate) -> Roi:
+        """The preimage of ``roi``, one unit further above on mirrored axes (points on that face land inside)."""
+        return self.inverse_roi(roi).grow(0, tuple(int(m) for m in self.mirror))
+
+    def apply(self, array: Array, roi: Roi, plan: None) -> Array:
+        return Array.trusted(self.apply_data(array.data), array.spec, self.forward_roi(array.roi))
+
+    def move_points(self, locations: np.ndarray) -> np.ndarray:
+        return self.forward_points(locations)
+
+    def displacement(self, roi: Roi, voxel_size: Coordinate) -> np.ndarray:
+        centres = np.stack(
+            [np.broadcast_to(c, (roi.shape // voxel_size).ints()) for c in voxel_centres(roi, voxel_size)]
+        )
+        points = centres.reshape(roi.dims, -1).T
+        return (self.source_points(points) - points).T.reshape(centres.shape).astype(np.float32)
 
 
 def mirror_transpose(data: np.ndarray, mirror: Sequence[bool], perm: Sequence[int]) -> np.ndarray:
@@ -172,7 +201,7 @@ def _transpose_probs(value: Any) -> tuple[float, ...] | dict[tuple[int, ...], fl
     return tuple(probability(_NAME, "transpose_probs", v) for v in value)
 
 
-class SimpleAugment(BatchFilter):
+class SimpleAugment(SpatialAugment):
     """Randomly mirror and transpose the spatial axes of every array and graph in the batch.
 
     Mirrors and transposes are exact: arrays become numpy views (``np.flip``/``transpose``),
@@ -191,10 +220,15 @@ class SimpleAugment(BatchFilter):
             fixed axes); or a dict ``{permutation: weight}``, e.g. ``{(0, 1, 2): 0.5,
             (0, 2, 1): 0.5}`` (permutations moving axes outside ``transpose_only`` are dropped).
         p: probability that the node does anything for a request (``p=0`` is the identity).
+        displacement: optional ArrayKey under which to provide the applied flip: ``(D, *shape)``
+            float32 on the grid of its requested ROI, in world units; the output at voxel centre
+            ``x`` shows the input at ``x + displacement[:, x]`` (see :class:`SpatialAugment`).
 
     Requires: every requested key; all spatial arrays and graphs need the same number of axes.
 
     Updates: every spatial array and graph (same specs; content mirrored/transposed).
+
+    Provides: ``displacement`` if given (float32, at the finest voxel size of the arrays).
 
     Request: mirror and transpose happen about the centre of the total requested ROI. Each
     key is requested upstream at the box whose mirrored/transposed image is the requested
@@ -202,8 +236,8 @@ class SimpleAugment(BatchFilter):
     further on the upper side of mirrored axes so that points exactly on the upper face,
     which land on the lower face of the requested ROI, are kept.
 
-    Randomness: whether the node acts (``p``), then per axis whether it is mirrored, then the
-    permutation; all from this node's generator.
+    Randomness: drawn in ``prepare``: whether the node acts (``p``), then per axis whether it is
+    mirrored, then the permutation; all from this node's generator.
 
     Raises:
         ConfigError: bad axes or probabilities.
@@ -232,22 +266,17 @@ class SimpleAugment(BatchFilter):
         mirror_probs: float | Sequence[float] | None = None,
         transpose_probs: Sequence[float] | Mapping[tuple[int, ...], float] | None = None,
         p: float = 1.0,
+        displacement: ArrayKey | None = None,
     ) -> None:
         self.mirror_only = _axes("mirror_only", mirror_only)
         self.transpose_only = _axes("transpose_only", transpose_only)
         self.mirror_probs = _mirror_probs(mirror_probs)
         self.transpose_probs = _transpose_probs(transpose_probs)
-        self.p = probability(_NAME, "p", p)
+        super().__init__(_NAME, p, displacement)
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
-        spatial: dict[Key, Any] = {}
-        for key, spec in self.upstream_spec.items():
-            if isinstance(spec, ArraySpec) and spec.nonspatial:
-                continue
-            if spec.roi is None:
-                continue
-            spatial[key] = spec
+        spatial: dict[Key, Any] = self.spatial_specs()
         if not spatial:
             raise SetupError(f"{self.name}: upstream provides no spatial array or graph to mirror; add a source first.")
         dims_of = {key: spec.roi.dims for key, spec in spatial.items()}
@@ -276,8 +305,7 @@ class SimpleAugment(BatchFilter):
         self._transpose_dims = tuple(range(dims)) if self.transpose_only is None else tuple(sorted(self.transpose_only))
         self._perms, self._weights = self._permutations(dims)
         self._check_voxel_sizes(spatial)
-        for key in spatial:
-            self.updates(key)
+        self.announce(spatial)
 
     def _permutations(self, dims: int) -> tuple[list[tuple[int, ...]] | None, np.ndarray | None]:
         """The possible permutations and their probabilities (``None``: uniform over transpose_only)."""
@@ -346,85 +374,58 @@ class SimpleAugment(BatchFilter):
 
     # -- per request -------------------------------------------------------------------------------
     def draw(self, rng: np.random.Generator) -> tuple[bool, tuple[bool, ...], tuple[int, ...]]:
-        """Whether to act, the mirrored axes and the permutation, drawn from ``rng``."""
-        act = bool(rng.random() < self.p)
+        """Whether to act, the mirrored axes and the permutation: the draws of a request, from ``rng``."""
+        act = self.gate(rng)
+        return (act, *self._draw_flip(rng))
+
+    def _draw_flip(self, rng: np.random.Generator) -> tuple[tuple[bool, ...], tuple[int, ...]]:
         mirror = tuple(bool(m) for m in rng.random(self._dims) < self._mirror_p)
         if self._perms is None:
             order = rng.permutation(len(self._transpose_dims))
             perm = list(range(self._dims))
             for d, i in zip(self._transpose_dims, order, strict=True):
                 perm[d] = self._transpose_dims[i]
-            permutation = tuple(perm)
-        else:
-            assert self._weights is not None
-            permutation = self._perms[int(rng.choice(len(self._perms), p=self._weights))]
-        return act, mirror, permutation
+            return mirror, tuple(perm)
+        assert self._weights is not None
+        return mirror, self._perms[int(rng.choice(len(self._perms), p=self._weights))]
 
-    def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Flip | None]:
-        deps = BatchRequest(random_seed=request.random_seed)
-        keys = [k for k in request if k in self._updated]
-        rois: dict[Key, Roi] = {}
-        for key in keys:
-            requested = request[key].roi
-            if requested is None:
+    def _keys(self, request: BatchRequest) -> list[Key]:
+        return [k for k in request if k in self._updated or k == self.displacement]
+
+    def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Any]:
+        for key in self._keys(request):
+            if request[key].roi is None:
                 raise RequestError(
                     f"{self.name}: {key} is requested without a ROI; request a ROI (request.add({key}, shape)) "
                     "so the mirror centre is defined."
                 )
-            rois[key] = requested
-        act, mirror, perm = self.draw(self.rng(request))
-        if not act or not keys:
-            for key in keys:
-                deps[key] = request[key].copy()
-            return deps, None
+        return super().prepare(request)
+
+    def draw_params(self, rng: np.random.Generator, request: BatchRequest) -> Flip | None:
+        mirror, perm = self._draw_flip(rng)
         total: Roi | None = None
         grid = Coordinate((1,) * self._dims)
-        for key in keys:
-            total = rois[key] if total is None else total.union(rois[key])
+        for key in self._keys(request):
+            spec = request[key]
+            total = spec.roi if total is None else total.union(spec.roi)  # type: ignore[arg-type]
             if isinstance(key, ArrayKey):
-                vs = request[key].voxel_size or self.spec[key].voxel_size
+                vs = spec.voxel_size or self.spec[key].voxel_size  # type: ignore[union-attr]
                 if vs is not None:
                     grid = grid.lcm(vs)
         assert total is not None
         if not total.is_bounded():
             raise RequestError(f"{self.name}: the requested ROI {total} is unbounded; request bounded ROIs.")
         flip = make_flip(total, grid.ints(), mirror, perm)
-        for key in keys:
-            spec = request[key].copy()
-            roi = flip.inverse_roi(rois[key])
-            if isinstance(key, GraphKey):
-                roi = self._graph_roi(key, roi, flip)
-            spec.roi = roi
-            deps[key] = spec
-        return deps, flip
+        return None if flip.is_identity() else flip
 
-    def _graph_roi(self, key: GraphKey, roi: Roi, flip: Flip) -> Roi:
-        """Grow ``roi`` by one unit above on mirrored axes (points on that face land inside)."""
-        grown = roi.grow(0, tuple(int(m) for m in flip.mirror))
+    def graph_read_roi(self, key: Key, roi: Roi, transform: SpatialTransform, grid: Coordinate) -> Roi:
+        """The flip's graph box, kept inside the upstream ROI when that holds the un-grown box."""
+        assert isinstance(key, GraphKey) and isinstance(transform, Flip)
+        grown = transform.graph_roi(roi, grid)
         provided = self.upstream_spec[key].roi
-        if provided is not None and provided.contains(roi):
+        if provided is not None and provided.contains(transform.inverse_roi(roi)):
             grown = grown.intersect(provided)
         return grown
-
-    def process(self, batch: Batch, request: BatchRequest, flip: Flip | None) -> Batch | None:
-        if flip is None:
-            return None
-        out = Batch()
-        for key, value in batch.items():
-            if key not in self._updated:
-                out[key] = value
-                continue
-            target = request[key].roi
-            assert target is not None
-            if isinstance(value, Array):
-                out[key] = Array.trusted(flip.apply_data(value.data), value.spec, flip.forward_roi(value.roi))
-            else:
-                assert isinstance(value, Graph)
-                locations = flip.forward_points(value.locations)
-                spec: GraphSpec = value.spec.copy()
-                spec.roi = target
-                out[key] = value.subset(inside(locations, target), spec, locations)
-        return out
 
 
 __all__ = ["Flip", "SimpleAugment", "make_flip", "mirror_transpose"]
