@@ -23,6 +23,7 @@ from flowgraph.errors import (
 )
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey
+from flowgraph.observe import observing, replaying
 from flowgraph.pipeline import Pipeline, build
 from flowgraph.provider import BatchFilter, BatchProvider
 from flowgraph.request import BatchRequest
@@ -93,6 +94,8 @@ __all__ = [
     "to_dot",
     "to_mermaid",
     "to_networkx",
+    "observing",
+    "replaying",
     "nodes",
     *nodes.__all__,
 ]

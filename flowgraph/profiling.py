@@ -1,24 +1,42 @@
-"""Per-node timings: tables from ``Batch.profiling`` records, single or aggregated over batches.
+"""Per-node timings: tables from the timing records of batches, single or aggregated over batches.
 
-Every batch carries ``profiling``, a list of ``(node name, phase, seconds)`` records, upstream
-first, with phase ``"prepare"`` (the node's ``prepare``) or ``"process"`` (its ``process``, or
-``provide`` for sources; for PreCache the time the caller waited). A node that runs several
-times for one batch (Reject retrying, the repetitions of Stack) has several records; they add up.
+Every batch carries ``records`` (see ``flowgraph.observe``), upstream first; the timing records
+have phase ``"prepare"`` (the node's ``prepare``) or ``"process"`` (its ``process``, or
+``provide`` for sources; for PreCache the time the caller waited). ``batch.profiling`` shows
+them as ``(node name, phase, seconds)`` tuples; the functions here take either. A node that runs
+several times for one batch (Reject retrying, the repetitions of Stack) has several records;
+they add up. Records of other phases (drawn parameters, steps) are left out.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from flowgraph.observe import TIMING_PHASES
+from flowgraph.observe import Record as ObservedRecord
+
+#: a timing as ``batch.profiling`` shows it: ``(node name, phase, seconds)``
 Record = tuple[str, str, float]
 
 
-def profile_table(records: Iterable[Record]) -> list[dict[str, Any]]:
+def timings(records: Iterable[ObservedRecord | Record]) -> Iterator[Record]:
+    """The timing records among ``records`` (Records or ``(node, phase, seconds)`` tuples) as tuples."""
+    for item in records:
+        if isinstance(item, ObservedRecord):
+            if item.phase in TIMING_PHASES:
+                yield item.node, item.phase, item.seconds
+        else:
+            node, phase, seconds = item
+            if phase in TIMING_PHASES:
+                yield node, phase, seconds
+
+
+def profile_table(records: Iterable[ObservedRecord | Record]) -> list[dict[str, Any]]:
     """Seconds summed per node: ``[{"node", "prepare", "process"}]`` in order of first appearance."""
     rows: dict[str, dict[str, Any]] = {}
-    for node, phase, seconds in records:
+    for node, phase, seconds in timings(records):
         row = rows.setdefault(node, {"node": node, "prepare": 0.0, "process": 0.0})
         row[phase] = row.get(phase, 0.0) + seconds
     return list(rows.values())
@@ -53,10 +71,10 @@ class ProfileStats:
         self.batches = 0
         self._seconds: dict[str, list[float]] = {}
 
-    def add(self, records: Iterable[Record]) -> None:
-        """Count one batch with these records."""
+    def add(self, records: Iterable[ObservedRecord | Record]) -> None:
+        """Count one batch with these records (``batch.records`` or ``batch.profiling``)."""
         self.batches += 1
-        for node, phase, seconds in records:
+        for node, phase, seconds in timings(records):
             entry = self._seconds.get(node)
             if entry is None:
                 entry = self._seconds[node] = [0.0, 0.0]
@@ -104,4 +122,4 @@ def format_table(rows: list[ProfileRow], batches: int, title: str | None = None)
     return "\n".join(lines)
 
 
-__all__ = ["ProfileRow", "ProfileStats", "Record", "format_table", "profile_table"]
+__all__ = ["ProfileRow", "ProfileStats", "Record", "format_table", "profile_table", "timings"]

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flowgraph import observe
 from flowgraph.array import Array, voxel_shape
 from flowgraph.batch import Batch
 from flowgraph.errors import BatchContractError, RequestError, SetupError
 from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.observe import Record
 from flowgraph.request import BatchRequest
 from flowgraph.rng import generator
 from flowgraph.specs import ArraySpec, ProviderSpec, Spec, check_key_spec
@@ -177,7 +179,16 @@ class BatchProvider:
 
     # -- framework ---------------------------------------------------------------------------------
     def request_batch(self, request: BatchRequest) -> Batch:
-        """Check ``request`` against this node's spec, provide, crop and check the batch."""
+        """Check ``request`` against this node's spec, provide, crop and check the batch.
+
+        Inside ``fg.observing(...)`` the batch also gets this node's drawn parameters and steps
+        (see :mod:`flowgraph.observe`).
+        """
+        if observe.observed():
+            return observe.deliver(self, request, self._deliver)
+        return self._deliver(request)
+
+    def _deliver(self, request: BatchRequest) -> Batch:
         spec = self.spec
         for key, rspec in request.items():
             offered = spec.get(key)
@@ -199,7 +210,7 @@ class BatchProvider:
             add_context(e, f"while {self.name} provided {describe(request)}")
             raise
         if not self._upstream and not isinstance(self, BatchFilter):  # a source: time it here
-            batch.profiling.append((self.name, "process", time.perf_counter() - t0))
+            batch.records.append(Record(self.name, self._position, "process", time.perf_counter() - t0))
         return finish(self, batch, request)
 
 
@@ -315,7 +326,7 @@ class BatchFilter(BatchProvider):
             )
         outputs = inputs if result is None else result
         batch = Batch()
-        batch.profiling = upstream_batch.profiling
+        batch.share_records(upstream_batch)
         for key in request:
             if key in outputs and (key in self._updated or key in self._provided):
                 value = outputs[key]
@@ -327,8 +338,8 @@ class BatchFilter(BatchProvider):
                 )
             batch[key] = value
         t3 = time.perf_counter()
-        batch.profiling.append((self.name, "prepare", t1 - t0))
-        batch.profiling.append((self.name, "process", t3 - t2))
+        batch.records.append(Record(self.name, self._position, "prepare", t1 - t0))
+        batch.records.append(Record(self.name, self._position, "process", t3 - t2))
         return batch
 
 
@@ -384,7 +395,7 @@ def finish(node: BatchProvider, batch: Batch, request: BatchRequest) -> Batch:
     keys the node updates or provides are checked again.
     """
     out = Batch()
-    out.profiling = batch.profiling
+    out.share_records(batch)
     passed = isinstance(node, BatchFilter)
     for key, rspec in request.items():
         if key not in batch:

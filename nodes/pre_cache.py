@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from flowgraph import observe
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
 from flowgraph.provider import BatchFilter, is_describing
@@ -131,7 +132,7 @@ class PreCache(BatchFilter):
     # -- lifecycle -------------------------------------------------------------------------------------
     def setup(self) -> None:
         self._lock = threading.Lock()  # guards the prefetch bookkeeping below
-        self._templates: list[tuple[int, BatchRequest]] = []
+        self._templates: list[tuple[int, BatchRequest, Hashable]] = []
         self._template_ids = itertools.count()
         self._predicted: set[Hashable] = set()
         self._first = True
@@ -239,11 +240,12 @@ class PreCache(BatchFilter):
                     claimed.pop(key, None)
 
     def _template_id(self, request: BatchRequest) -> int:
-        for tid, template in self._templates:
-            if template == request:
+        mark = observe.marker()  # what is observed or replayed: part of what a cached batch answers
+        for tid, template, made in self._templates:
+            if made == mark and template == request:
                 return tid
         tid = next(self._template_ids)
-        self._templates.append((tid, request.copy()))
+        self._templates.append((tid, request.copy(), mark))
         del self._templates[:-_TEMPLATES]
         return tid
 
@@ -275,7 +277,7 @@ class PreCache(BatchFilter):
             self._predicted = set(predicted)
             executor.drop_except((set(keys) | self._predicted) if predictable else set(keys))
             if predictable:
-                template = dict(self._templates)[tid]
+                template = next(t for i, t, _ in self._templates if i == tid)
                 for tid_seed in predicted:
                     if not executor.known(tid_seed):
                         executor.prefetch(tid_seed, template.with_seed(tid_seed[1]))

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from flowgraph import observe
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
@@ -292,9 +293,13 @@ class RandomLocation(BatchFilter):
                 f"{self.name}: no position of a {_voxels(request, worst, rois[worst])} request fits inside "
                 f"{worst}'s ROI {self._data_rois[worst]}; pad upstream or request less."
             )
-        windows = self._windows(window, first, count, grid) if window is not None else None
-        index = self._choose(request, rng, first, count, grid, windows)
-        shift = Coordinate(f + i * g for f, i, g in zip(first, index, steps))
+
+        def choose() -> Coordinate:  # the draw: recorded and replayed by flowgraph.observe
+            windows = self._windows(window, first, count, grid) if window is not None else None
+            index = self._choose(request, rng, first, count, grid, windows)
+            return Coordinate(f + i * g for f, i, g in zip(first, index, steps))
+
+        shift = observe.draw(self, choose)
         for key, spec in request.items():
             moved = key in self._data_rois and spec.roi is not None
             deps[key] = spec.with_roi(spec.roi.shift(shift)) if moved else spec.copy()  # type: ignore[union-attr]

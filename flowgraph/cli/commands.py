@@ -138,14 +138,16 @@ def run_batches(
 ) -> tuple[dict[str, Any], list[Any]]:
     """Request ``batches`` batches (seeds ``seed, seed + 1, ...`` if given) with a progress bar.
 
-    Returns throughput figures and the first ``keep`` batches.
+    Returns throughput figures (``profile``: the batches' timing records, a ProfileStats) and
+    the first ``keep`` batches.
     """
     import numpy as np
 
     import flowgraph as fg
+    from flowgraph.profiling import ProfileStats
 
     kept: list[Any] = []
-    per_node: dict[str, float] = {}
+    profile = ProfileStats()
     voxels = 0
     nbytes = 0
     t_build = time.perf_counter()
@@ -161,8 +163,7 @@ def run_batches(
             for array in batch.arrays().values():
                 voxels += int(np.prod(array.data.shape))
                 nbytes += array.data.nbytes
-            for row in batch.profile_table():
-                per_node[row["node"]] = per_node.get(row["node"], 0.0) + row["process"] + row["prepare"]
+            profile.add(batch.records)  # timings from every node, worker processes included
             if len(kept) < keep:
                 kept.append(batch)
             progress.update(i + 1)
@@ -174,7 +175,7 @@ def run_batches(
         "batches_per_s": batches / elapsed if elapsed > 0 else float("inf"),
         "voxels_per_s": voxels / elapsed if elapsed > 0 else float("inf"),
         "mb_per_s": nbytes / elapsed / 1e6 if elapsed > 0 else float("inf"),
-        "per_node": per_node,
+        "profile": profile,
     }
     return stats, kept
 
@@ -185,12 +186,11 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"{stats['batches_per_s']:.2f} batches/s, {stats['voxels_per_s'] / 1e6:.1f} Mvoxel/s, "
         f"{stats['mb_per_s']:.0f} MB/s delivered",
     ]
-    per_node = stats["per_node"]
-    total = sum(per_node.values())
-    if total > 0:
-        lines.append("time per node (summed over batches; workers run in parallel):")
-        for name, seconds in sorted(per_node.items(), key=lambda kv: -kv[1])[:8]:
-            lines.append(f"  {name:<40} {seconds:8.2f} s  {100 * seconds / total:5.1f}%")
+    profile = stats["profile"]
+    if profile.batches:
+        lines.append(profile.table("time per node"))
+        if any(row.node.startswith("PreCache") for row in profile.rows()):
+            lines.append("(upstream of PreCache: time in the worker processes, which run in parallel)")
     return "\n".join(lines)
 
 

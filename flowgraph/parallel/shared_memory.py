@@ -1,7 +1,7 @@
 """Moving batches between processes: array data through POSIX shared memory, the rest pickled.
 
 The sending process copies the array data of a batch once into a shared-memory segment; what
-remains (keys, specs, graphs, profiling, where each array lies in the segment) is a small
+remains (keys, specs, graphs, the batch's records, where each array lies in the segment) is a small
 picklable :class:`PackedBatch`. The receiving process maps the segment and wraps the arrays
 around the mapping without copying them.
 
@@ -42,6 +42,7 @@ from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, Key
+from flowgraph.observe import Record
 
 try:  # the POSIX implementation behind multiprocessing.shared_memory
     import _posixshmem
@@ -65,7 +66,8 @@ class PackedBatch:
         size: size of the segment in bytes.
         arrays: ``(key, spec, offset, shape, dtype)`` of every array stored in the segment.
         inline: keys -> Arrays and Graphs that travel pickled.
-        profiling: the batch's profiling records.
+        records: the batch's records (timings, and drawn parameters and steps when observed;
+            the arrays of steps travel pickled).
         reused: the segment belongs to a SegmentWriter and is handed back when free (else the
             receiver unlinks it).
         retired: segments the writer has unlinked since its last batch (receivers unmap them).
@@ -75,7 +77,7 @@ class PackedBatch:
     size: int
     arrays: list[tuple[ArrayKey, Any, int, tuple[int, ...], str]]
     inline: dict[Key, Array | Graph]
-    profiling: list[tuple[str, str, float]]
+    records: list[Record]
     reused: bool = False
     retired: list[str] = dataclasses.field(default_factory=list)
 
@@ -96,7 +98,7 @@ def _layout(batch: Batch) -> tuple[dict[ArrayKey, Array], list[tuple[ArrayKey, i
 
 
 def _inline(batch: Batch) -> PackedBatch:
-    return PackedBatch(None, 0, [], dict(batch.items()), list(batch.profiling))
+    return PackedBatch(None, 0, [], dict(batch.items()), list(batch.records))
 
 
 def _create(name: str, size: int) -> mmap.mmap:
@@ -137,7 +139,7 @@ def _write(
 
 def _wrap(buffer: Any, packed: PackedBatch) -> Batch:
     batch = Batch()
-    batch.profiling = list(packed.profiling)
+    batch.records = list(packed.records)
     for key, spec, offset, shape, dtype in packed.arrays:
         if isinstance(buffer, np.ndarray):  # views of a holder array: their base is the holder
             kind = np.dtype(dtype)
@@ -172,7 +174,7 @@ def pack_batch(batch: Batch, name: str, inline_bytes: int = INLINE_BYTES) -> Pac
     finally:
         with contextlib.suppress(BufferError):  # a view kept alive by a traceback
             mm.close()
-    return PackedBatch(name, size, entries, {k: v for k, v in batch.items() if k not in arrays}, list(batch.profiling))
+    return PackedBatch(name, size, entries, {k: v for k, v in batch.items() if k not in arrays}, list(batch.records))
 
 
 def unpack_batch(packed: PackedBatch) -> Batch:
@@ -235,7 +237,7 @@ class SegmentWriter:
             raise
         retired, self._retired = self._retired, []
         others = {k: v for k, v in batch.items() if k not in arrays}
-        return PackedBatch(name, len(mm), entries, others, list(batch.profiling), True, retired)
+        return PackedBatch(name, len(mm), entries, others, list(batch.records), True, retired)
 
     def release(self, name: str) -> None:
         """The receiver no longer uses segment ``name``: it may take the next batch."""

@@ -41,6 +41,7 @@ from collections.abc import Hashable
 from multiprocessing import connection
 from typing import Any
 
+from flowgraph import observe
 from flowgraph.batch import Batch
 from flowgraph.errors import PipelineError, SetupError, WorkerError
 from flowgraph.parallel import shared_memory
@@ -189,8 +190,12 @@ def rebuild_error(payload: ErrorPayload, where: str) -> BaseException:
 
 
 def task_message(task: Task) -> tuple[Any, ...]:
-    """What the parent sends a worker for ``task``: ``("task", id, request)``."""
-    return ("task", task.id, task.request)
+    """What the parent sends a worker for ``task``: ``("task", id, request, observation)``.
+
+    ``observation`` (:func:`flowgraph.observe.current` where the task was made) says what the
+    worker observes and replays while it computes the batch; the records come back with it.
+    """
+    return ("task", task.id, task.request, task.observation)
 
 
 def answer(pipeline: Pipeline, writer: shared_memory.SegmentWriter, message: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -199,9 +204,11 @@ def answer(pipeline: Pipeline, writer: shared_memory.SegmentWriter, message: tup
     The batch's arrays go into one of ``writer``'s shared-memory segments; the parent unpacks
     the reply in ``WorkerPool._receive``.
     """
-    _, task_id, request = message
+    _, task_id, request, observation = message
     try:
-        packed = writer.pack(pipeline.node.request_batch(request))
+        with observe.applied(observation):
+            batch = pipeline.node.request_batch(request)
+        packed = writer.pack(batch)
     except Exception as e:
         return ("error", task_id, error_payload(e))
     return ("done", task_id, packed)
@@ -283,12 +290,13 @@ def segment_prefix(prefix: str, index: int, pid: int) -> str:
 class Task:
     """One request for the workers: queued, then running on a worker, then done (batch or error)."""
 
-    __slots__ = ("batch", "error", "id", "key", "request", "state", "waiters", "worker")
+    __slots__ = ("batch", "error", "id", "key", "observation", "request", "state", "waiters", "worker")
 
     def __init__(self, task_id: int, key: Hashable, request: BatchRequest) -> None:
         self.id = task_id
         self.key = key
         self.request = request
+        self.observation = observe.current()  # made in the caller's thread: what it observes and replays
         self.state = "queued"
         self.waiters = 0
         self.batch: Batch | None = None

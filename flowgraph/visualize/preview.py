@@ -22,6 +22,7 @@ from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
 from flowgraph.graph import Graph
 from flowgraph.keys import Key
+from flowgraph.observe import observing
 from flowgraph.pipeline import Pipeline, build
 from flowgraph.provider import BatchProvider
 from flowgraph.request import BatchRequest, fresh_seed
@@ -158,13 +159,6 @@ def _frame(batch: Batch, axis: int) -> tuple[Roi | None, tuple[int, int] | None]
         plane = _plane_axes(dims, axis % dims) if dims > 2 else (0, 1)
         total = array.roi if total is None else (total.union(array.roi) if total.dims == array.roi.dims else total)
     return total, plane
-
-
-def _copy(batch: Batch) -> Batch:
-    out = Batch()
-    for key, value in batch.items():
-        out[key] = Array.trusted(value.data.copy(), value.spec) if isinstance(value, Array) else value
-    return out
 
 
 def preview(
@@ -416,28 +410,23 @@ def _same(a: Batch, b: Batch) -> bool:
 def record_steps(p: Pipeline, request: BatchRequest) -> list[tuple[str, Batch]]:
     """Request ``request`` from the built pipeline ``p`` and return what each node of its main
     chain delivered for it, upstream first, as (title, batch) pairs; nodes that changed nothing
-    are left out. The last entry is the batch the pipeline delivered."""
+    are left out. The last entry is the batch the pipeline delivered.
+
+    The batch is requested inside ``fg.observing("steps")``: every node adds a copy of what it
+    delivered to the batch's records, also in PreCache's worker processes, so the nodes
+    upstream of a PreCache show like the others.
+    """
     chain = _chain(p)
-    seen: dict[int, Batch] = {}
-    patched = []
-    for node in chain:
-        original = node.request_batch
-
-        def wrapper(req: BatchRequest, _node: BatchProvider = node, _original: Any = original) -> Batch:
-            batch = _original(req)
-            seen[id(_node)] = _copy(batch)
-            return batch
-
-        node.request_batch = wrapper  # type: ignore[method-assign,assignment]
-        patched.append(node)
-    try:
+    with observing("steps"):
         final = p.request_batch(request)
-    finally:
-        for node in patched:
-            del node.request_batch
+    positions = {node._position: node.name for node in chain}
+    delivered: dict[int, Batch] = {}
+    for record in final.steps():  # branches and nested pipelines have other positions or names
+        if record.position is not None and positions.get(record.position) == record.node:
+            delivered[record.position] = record.value
     steps: list[tuple[str, Batch]] = []
     for i, node in enumerate(chain):
-        batch = seen.get(id(node))
+        batch = delivered.get(node._position)
         if batch is None:
             continue
         if steps and _same(steps[-1][1], batch):

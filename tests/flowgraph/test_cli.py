@@ -240,3 +240,35 @@ def test_demo_small(tmp_path: str) -> None:
     with h5py.File(os.path.join(out, "snapshots", "batch_0000.h5"), "r") as f:
         assert f["volumes/raw"].shape == (8, 40, 40)
         assert f["volumes/labels/neuron_ids"].shape == (4, 20, 20)
+
+
+def test_run_profiles_every_node_from_the_records_also_in_workers(workdir: str) -> None:
+    code, out, err = in_process("run", os.path.join(workdir, "pipeline.py"), "--batches", "2", "--workers", "2")
+    assert code == 0, err
+    table = out[out.index("time per node: mean over 2 batches") :].splitlines()
+    assert [line.split()[0] for line in table[2:]] == [
+        "Hdf5Source(em.h5)",
+        "Normalize(RAW)",
+        "RandomLocation",
+        "Reject(MASK)",
+        "PreCache",
+        "total",
+        "(upstream",
+    ]
+
+
+def test_preview_steps_shows_the_nodes_behind_a_precache(workdir: str) -> None:
+    """The rows are the nodes of the main chain that changed something, with or without workers."""
+    with open(os.path.join(workdir, "pipeline.py"), encoding="utf-8") as f:
+        text = f.read()
+    write(workdir, "cached.py", text + "pipeline = pipeline + fg.PreCache(num_workers=2, cache_size=1)\n")
+    heights = []
+    for name in ("pipeline.py", "cached.py"):
+        png = os.path.join(workdir, f"steps_{name}.png")
+        args = ("preview", os.path.join(workdir, name), "--steps", "-n", "1", "--seed", "3", "--size", "48", "-o", png)
+        code, _, err = in_process(*args)
+        assert code == 0, err
+        with Image.open(png) as img:
+            heights.append(img.height)
+    # two rows (the source, Normalize: RandomLocation only moves, Reject and PreCache pass through)
+    assert heights[0] == heights[1] > 34 + 2 * (48 + 30)

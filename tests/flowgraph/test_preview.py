@@ -172,3 +172,28 @@ def test_preview_pipeline_writes_a_montage(tmp_path: str) -> None:
     assert pixels(path).shape[0] > 3 * 32
     with pytest.raises(fg.ConfigError, match="samples must be a positive integer"):
         fg.preview_pipeline(pipeline, req, os.path.join(tmp_path, "x.png"), samples=0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_record_steps_sees_every_node_behind_a_precache(workers: int) -> None:
+    """Steps are records that travel with the batch: the nodes in PreCache's worker processes show too."""
+    req = fg.BatchRequest(random_seed=2)
+    req.add(RAW, (8, 4, 4))
+    pipeline, _ = small_pipeline()
+    with fg.build(pipeline) as p:
+        plain = record_steps(p, req)
+    pipeline, _ = small_pipeline()
+    with fg.build(pipeline + fg.PreCache(num_workers=workers, cache_size=1)) as p:
+        cached = record_steps(p, req)
+    # one row per node of the main chain that changed something; PreCache changes nothing
+    assert (
+        [name for name, _ in cached]
+        == [name for name, _ in plain]
+        == [
+            "source: ArraySource(RAW)",
+            "after Normalize(RAW)",
+            "after AddOne(RAW)",
+        ]
+    )
+    for (_, a), (_, b) in zip(plain, cached):
+        np.testing.assert_array_equal(a[RAW].data, b[RAW].data)

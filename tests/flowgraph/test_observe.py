@@ -1,0 +1,214 @@
+"""One observation channel: records on the batch (timings, drawn parameters, steps), replay, and
+records travelling back from PreCache's worker processes."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from engine_helpers import array_source
+
+import flowgraph as fg
+from flowgraph import observe
+from flowgraph.observe import Record, observing, replaying
+from flowgraph.parallel import shared_memory
+from flowgraph.profiling import ProfileStats
+
+RAW = fg.ArrayKey("RAW")
+
+
+def request(seed: int | None = None) -> fg.BatchRequest:
+    req = fg.BatchRequest(random_seed=seed)
+    req.add(RAW, (8, 8, 8))
+    return req
+
+
+def chain() -> fg.Pipeline:
+    return array_source(RAW, shape=(10, 20, 20)) + fg.Normalize(RAW) + fg.RandomLocation()
+
+
+# -- records on the batch -------------------------------------------------------------------------------
+
+
+def test_every_node_adds_timing_records_with_its_position() -> None:
+    with fg.build(chain()) as p:
+        batch = p.request_batch(request(1))
+    assert [(r.node, r.position, r.phase) for r in batch.records] == [
+        ("ArraySource(RAW)", 1, "process"),
+        ("Normalize(RAW)", 2, "prepare"),
+        ("Normalize(RAW)", 2, "process"),
+        ("RandomLocation", 3, "prepare"),
+        ("RandomLocation", 3, "process"),
+    ]
+    assert all(r.seconds >= 0 and r.value is None for r in batch.records)
+    assert batch.drawn_parameters() == {} and batch.steps() == []  # nothing observed: timings only
+
+
+def test_profiling_is_a_live_view_of_the_timing_records() -> None:
+    batch = fg.Batch()
+    batch.profiling.append(("A", "process", 1.0))
+    batch.records.append(Record("B", 2, "params", 0.0, {"p": 1}))
+    batch.profiling += [("B", "prepare", 0.25)]
+    assert batch.records[0] == Record("A", None, "process", 1.0)
+    assert batch.profiling == [("A", "process", 1.0), ("B", "prepare", 0.25)]
+    assert len(batch.profiling) == 2 and batch.profiling[-1] == ("B", "prepare", 0.25)
+    assert [name for name, _, _ in batch.profiling] == ["A", "B"]
+    batch.profiling.insert(0, ("Z", "process", 0.5))
+    del batch.profiling[1]
+    assert [r.node for r in batch.records] == ["Z", "B", "B"]  # the params record stays
+    other = fg.Batch()
+    other.profiling.extend(batch.profiling)  # another batch's view: every record comes along
+    assert other.records == batch.records
+    other.profiling = [("C", "process", 1.0)]  # a plain list replaces the records
+    assert other.records == [Record("C", None, "process", 1.0)]
+    shared = fg.Batch()
+    shared.profiling = batch.profiling  # another batch's view: shares the list
+    assert shared.records is batch.records
+
+
+def test_profile_tables_read_only_the_timing_records() -> None:
+    batch = fg.Batch()
+    batch.records += [
+        Record("A", 1, "process", 1.0),
+        Record("A", 1, "params", 0.0, (1, 2)),
+        Record("A", 1, "step", 0.0, fg.Batch()),
+        Record("B", 2, "prepare", 0.5),
+    ]
+    assert batch.profile_table() == [
+        {"node": "A", "prepare": 0.0, "process": 1.0},
+        {"node": "B", "prepare": 0.5, "process": 0.0},
+    ]
+    stats = ProfileStats()
+    stats.add(batch.records)
+    assert [(r.node, r.process_ms) for r in stats.rows()] == [("A", 1000.0), ("B", 0.0)]
+
+
+def test_observing_checks_its_names_and_nests() -> None:
+    with pytest.raises(fg.ConfigError, match="can observe 'params', 'steps', got 'param'"), observing("param"):
+        pass
+    assert observe.observed() == frozenset()
+    with observing("params"):
+        with observing("steps"):
+            assert observe.observed() == {"params", "steps"}
+        assert observe.observed() == {"params"}
+    assert observe.observed() == frozenset() and observe.marker() is None
+
+
+def test_observing_belongs_to_the_thread() -> None:
+    seen = []
+    with observing("params"):
+        thread = threading.Thread(target=lambda: seen.append(observe.observed()))
+        thread.start()
+        thread.join()
+    assert seen == [frozenset()]
+
+
+# -- drawn parameters and replay -----------------------------------------------------------------------------
+
+
+def test_params_record_what_random_nodes_drew() -> None:
+    with fg.build(chain()) as p:
+        with observing("params"):
+            batch = p.request_batch(request(1))
+        plain = p.request_batch(request(1))
+    params = batch.drawn_parameters()
+    assert list(params) == [3] and isinstance(params[3], fg.Coordinate)
+    assert [r.phase for r in batch.records if r.position == 3] == ["prepare", "process", "params"]
+    np.testing.assert_array_equal(batch[RAW].data, plain[RAW].data)  # observing changes nothing
+
+
+def test_replaying_the_drawn_shift_gives_the_same_batch_for_another_seed() -> None:
+    with fg.build(chain()) as p:
+        with observing("params"):
+            first = p.request_batch(request(1))
+        with replaying(first):
+            again = p.request_batch(request(2))
+        with replaying(first.records):
+            from_records = p.request_batch(request(3))
+        with replaying({3: first.drawn_parameters()[3]}):
+            from_mapping = p.request_batch(request(4))
+        other = p.request_batch(request(2))
+    for batch in (again, from_records, from_mapping):
+        np.testing.assert_array_equal(batch[RAW].data, first[RAW].data)
+    assert not np.array_equal(other[RAW].data, first[RAW].data)  # seed 2 alone draws elsewhere
+
+
+def test_replaying_checks_its_argument() -> None:
+    with pytest.raises(fg.ConfigError, match="keyed by node position"), replaying({"RandomLocation": (0, 0, 0)}):
+        pass
+    with pytest.raises(fg.ConfigError, match="expected a Batch, records or a mapping"), replaying(3):  # type: ignore[arg-type]
+        pass
+
+
+def test_two_draws_at_one_position_cannot_be_replayed_as_a_whole() -> None:
+    batch = fg.Batch()
+    batch.records += [Record("RandomLocation", 3, "params", 0.0, 1), Record("RandomLocation", 3, "params", 0.0, 2)]
+    with pytest.raises(ValueError, match="both drew at position 3"):
+        batch.drawn_parameters()
+
+
+# -- steps -----------------------------------------------------------------------------------------------------
+
+
+def test_steps_are_copies_of_what_each_node_delivered() -> None:
+    with fg.build(chain()) as p, observing("steps"):
+        batch = p.request_batch(request(1))
+    steps = batch.steps()
+    assert [(r.node, r.position) for r in steps] == [
+        ("ArraySource(RAW)", 1),
+        ("Normalize(RAW)", 2),
+        ("RandomLocation", 3),
+    ]
+    assert all(r.value.records == [] for r in steps)
+    last = steps[-1].value[RAW]
+    np.testing.assert_array_equal(last.data, batch[RAW].data)
+    assert last.data is not batch[RAW].data and last.spec.roi == batch[RAW].spec.roi
+    assert steps[0].value[RAW].data.dtype == np.int64 and steps[1].value[RAW].data.dtype == np.float32
+
+
+def test_records_travel_through_shared_memory() -> None:
+    spec = fg.ArraySpec(roi=fg.Roi((0,), (40000,)), voxel_size=(1,))
+    batch = fg.Batch({RAW: fg.Array(np.arange(40000.0), spec)})
+    step = fg.Batch({RAW: fg.Array(np.ones(4), fg.ArraySpec(roi=fg.Roi((0,), (4,)), voxel_size=(1,)))})
+    batch.records += [
+        Record("S", 1, "process", 0.5),
+        Record("R", 2, "params", 0.0, (1, 2)),
+        Record("R", 2, "step", 0.0, step),
+    ]
+    packed = shared_memory.pack_batch(batch, f"fgtest{np.random.default_rng().integers(1 << 30)}_")
+    back = shared_memory.unpack_batch(pickle.loads(pickle.dumps(packed)))
+    assert back.records[:2] == batch.records[:2]
+    np.testing.assert_array_equal(back.records[2].value[RAW].data, np.ones(4))
+
+
+# -- across worker processes -------------------------------------------------------------------------------------
+
+
+def test_records_travel_back_from_precache_workers() -> None:
+    direct = chain()
+    with fg.build(direct) as p, observing("params"):
+        expected = p.request_batch(request(5))
+    cached = chain() + fg.PreCache(num_workers=2, cache_size=2)
+    with fg.build(cached) as p:
+        plain = p.request_batch(request(5))  # prefetches seeds 6, 7 without observing
+        with observing("params", "steps"):
+            observed = p.request_batch(request(6))  # must not be answered by the plain prefetch
+        with replaying(expected):
+            replayed = p.request_batch(request(7))
+        again = p.request_batch(request(8))
+    assert [(n, ph) for n, ph, _ in plain.profiling] == [
+        ("ArraySource(RAW)", "process"),
+        ("Normalize(RAW)", "prepare"),
+        ("Normalize(RAW)", "process"),
+        ("RandomLocation", "prepare"),
+        ("RandomLocation", "process"),
+        ("PreCache", "process"),
+    ]
+    assert plain.drawn_parameters() == {} and plain.steps() == []
+    assert list(observed.drawn_parameters()) == [3]
+    assert [r.node for r in observed.steps()] == ["ArraySource(RAW)", "Normalize(RAW)", "RandomLocation", "PreCache"]
+    np.testing.assert_array_equal(replayed[RAW].data, expected[RAW].data)
+    with fg.build(chain()) as p:
+        np.testing.assert_array_equal(again[RAW].data, p.request_batch(request(8))[RAW].data)
