@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from flowgraph import observe
 from flowgraph.batch import Batch
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
@@ -87,11 +88,15 @@ class RandomAugment(BatchFilter):
     def _params_for(self, request: BatchRequest, rng: np.random.Generator) -> Any:
         """The parameters of ``request`` (None: identity): the gate, then ``draw_params``.
 
-        The one place a request's parameters come from; a recording or replaying hook overrides it.
+        The one place a request's parameters come from: inside ``fg.observing("params")`` they
+        are recorded on the batch, inside ``fg.replaying(...)`` the recorded ones are used instead
+        of drawing (see :mod:`flowgraph.observe`).
         """
-        if not self.gate(rng):
-            return None
-        return self.draw_params(rng, request)
+
+        def draw() -> Any:
+            return self.draw_params(rng, request) if self.gate(rng) else None
+
+        return observe.draw(self, draw)
 
     # -- framework -----------------------------------------------------------------------------
     def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Any]:

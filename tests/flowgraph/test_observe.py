@@ -212,3 +212,79 @@ def test_records_travel_back_from_precache_workers() -> None:
     np.testing.assert_array_equal(replayed[RAW].data, expected[RAW].data)
     with fg.build(chain()) as p:
         np.testing.assert_array_equal(again[RAW].data, p.request_batch(request(8))[RAW].data)
+
+
+# -- replaying a whole augmentation pipeline --------------------------------------------------------------------
+
+LABELS = fg.ArrayKey("LABELS")
+
+
+def augmented(precache: bool = False) -> fg.Pipeline:
+    """source + RandomLocation + ElasticAugment + SimpleAugment + IntensityAugment, on EM-like data."""
+    rng = np.random.default_rng(0)
+    spec = fg.ArraySpec(roi=fg.Roi((0, 0, 0), (16 * 40, 64 * 4, 64 * 4)), voxel_size=(40, 4, 4))
+    raw = fg.ArraySource(RAW, fg.Array(rng.random((16, 64, 64), dtype=np.float32), spec))
+    labels = fg.ArraySource(
+        LABELS, fg.Array(rng.integers(0, 50, (16, 64, 64)).astype(np.uint64), spec.replace(interpolatable=False))
+    )
+    pipeline = (
+        (raw, labels)
+        + fg.MergeProvider()
+        + fg.RandomLocation()
+        + fg.ElasticAugment([2, 8, 8], [0, 2, 2], [0, np.pi / 2], prob_slip=0.2, prob_shift=0.2, max_misalign=2)
+        + fg.SimpleAugment(transpose_only=[1, 2])
+        + fg.IntensityAugment(RAW, 0.8, 1.2, -0.1, 0.1, z_section_wise=True)
+    )
+    return pipeline + fg.PreCache(num_workers=2, cache_size=1) if precache else pipeline
+
+
+def augmented_request(seed: int) -> fg.BatchRequest:
+    req = fg.BatchRequest(random_seed=seed)
+    req.add(RAW, (6 * 40, 24 * 4, 24 * 4))
+    req.add(LABELS, (4 * 40, 12 * 4, 12 * 4))
+    return req
+
+
+def assert_same(a: fg.Batch, b: fg.Batch) -> None:
+    for key in (RAW, LABELS):
+        assert a[key].spec.roi == b[key].spec.roi
+        np.testing.assert_array_equal(a[key].data, b[key].data)
+
+
+def test_replaying_recorded_params_on_another_seed_gives_the_same_batch() -> None:
+    with fg.build(augmented()) as p:
+        with observing("params"):
+            recorded = p.request_batch(augmented_request(11))
+        with replaying(recorded):
+            replayed = p.request_batch(augmented_request(23))
+        plain = p.request_batch(augmented_request(23))
+    params = recorded.drawn_parameters()
+    assert [r.node for r in recorded.records if r.phase == "params"] == [
+        "RandomLocation",
+        "ElasticAugment",
+        "SimpleAugment",
+        "IntensityAugment(RAW)",
+    ]
+    assert len(params) == 4 and all(v is not None for v in params.values())  # every gate open (p=1)
+    assert_same(replayed, recorded)
+    assert not np.array_equal(plain[RAW].data, recorded[RAW].data)  # seed 23 alone gives another batch
+
+
+def test_params_recorded_in_precache_workers_replay_anywhere() -> None:
+    with fg.build(augmented()) as p, observing("params"):
+        direct = p.request_batch(augmented_request(11))
+    with fg.build(augmented(precache=True)) as p:
+        with observing("params"):
+            cached = p.request_batch(augmented_request(11))
+        with replaying(direct):
+            replayed_in_workers = p.request_batch(augmented_request(5))
+    assert_same(cached, direct)
+    assert [(r.node, r.phase) for r in cached.records][-2:] == [
+        ("IntensityAugment(RAW)", "params"),
+        ("PreCache", "process"),
+    ]
+    assert {r.node for r in cached.records if r.is_timing} >= {"ArraySource(RAW)", "ElasticAugment", "PreCache"}
+    assert pickle.dumps(cached.drawn_parameters()) == pickle.dumps(direct.drawn_parameters())
+    assert_same(replayed_in_workers, direct)
+    with fg.build(augmented()) as p, replaying(cached):  # recorded in a worker, replayed here
+        assert_same(p.request_batch(augmented_request(7)), direct)
