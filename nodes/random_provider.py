@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from flowgraph import observe
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, SetupError
@@ -106,7 +107,8 @@ class RandomProvider(BatchProvider):
 
     def negotiate(self, request: BatchRequest) -> Negotiation:
         """The chosen branch gets the request (with its derived seed); the others get nothing."""
-        index = int(self.rng(request).choice(len(self._upstream), p=self._p))
+        # the draw: recorded and replayed by flowgraph.observe
+        index: int = observe.draw(self, lambda: int(self.rng(request).choice(len(self._upstream), p=self._p)))
         upstream_request = BatchRequest(random_seed=derive_seed(request.random_seed or 0, self._position, index))
         for key, spec in request.items():
             if key != self.random_provider_key:

@@ -288,3 +288,19 @@ def test_params_recorded_in_precache_workers_replay_anywhere() -> None:
     assert_same(replayed_in_workers, direct)
     with fg.build(augmented()) as p, replaying(cached):  # recorded in a worker, replayed here
         assert_same(p.request_batch(augmented_request(7)), direct)
+
+
+def test_random_provider_records_and_replays_its_choice() -> None:
+    spec = fg.ArraySpec(roi=fg.Roi((0, 0, 0), (40, 40, 40)), voxel_size=(4, 2, 2))
+    branches = tuple(fg.ArraySource(RAW, fg.Array(np.full((10, 20, 20), i), spec)) for i in range(4))
+    pipeline = branches + fg.RandomProvider() + fg.RandomLocation()
+    with fg.build(pipeline) as p:
+        with observing("params"):
+            recorded = [p.request_batch(request(seed)) for seed in range(8)]
+        choices = [b.drawn_parameters()[5] for b in recorded]
+        assert len(set(choices)) > 1  # the seeds choose different branches
+        for seed, batch in enumerate(recorded):
+            with replaying(batch):
+                again = p.request_batch(request(100 + seed))
+            np.testing.assert_array_equal(again[RAW].data, batch[RAW].data)
+            assert again[RAW].spec.roi == batch[RAW].spec.roi
