@@ -21,7 +21,7 @@ from flowgraph.errors import (
     UnsatisfiableRequestError,
     WorkerError,
 )
-from flowgraph.graph import Graph
+from flowgraph.graph import Edge, Graph, Node
 from flowgraph.keys import ArrayKey, GraphKey
 from flowgraph.observe import observing, replaying
 from flowgraph.pipeline import Pipeline, build
@@ -75,7 +75,9 @@ __all__ = [
     "Coordinate",
     "DisplacementField",
     "FlowgraphError",
+    "Edge",
     "Graph",
+    "Node",
     "NonFiniteError",
     "GraphKey",
     "GraphSpec",

@@ -30,10 +30,11 @@ def write_batch(
     """Write the keys of ``dataset_names`` found in ``batch`` to the HDF5 file ``path``, atomically.
 
     Arrays become datasets with ``resolution`` (voxel size) and ``offset`` (world begin of the
-    ROI) attributes, so ``Hdf5Source`` reads them back at the same world coordinates. Graphs
-    become groups with ``ids``, ``locations`` (world units), ``edges`` and one dataset per
-    attribute. The file is written under a temporary name in the same directory and renamed
-    into place, so a reader never sees a partial file. A shortcut for
+    ROI) attributes, so ``Hdf5Source`` reads them back at the same world coordinates. A graph
+    named ``name`` becomes the datasets ``name-ids``, ``name-locations`` (world units) and
+    ``name-edges``, as in gunpowder, and ``name-attributes/<attribute>`` per numeric attribute.
+    The file is written under a temporary name in the same directory and renamed into place, so
+    a reader never sees a partial file. A shortcut for
     ``Hdf5Writer(compression).write(path, batch, dataset_names, attrs)`` (see ``store_writer``).
     """
     Hdf5Writer(compression).write(path, batch, dataset_names, attrs)
@@ -43,7 +44,7 @@ class Snapshot(BatchFilter):
     """Write every ``every``-th batch to an HDF5 file, to look at what the network sees.
 
     Args:
-        dataset_names: key -> dataset (or group, for graphs) name in the file, e.g.
+        dataset_names: key -> dataset name (for graphs, the prefix of ``name-ids`` ...), e.g.
             ``{RAW: "volumes/raw", LABELS: "volumes/labels/neuron_ids"}``.
         output_dir: directory of the files (created if missing).
         output_filename: file name pattern; ``{iteration}`` (and its alias ``{id}``) is the

@@ -74,9 +74,10 @@ class StoreWriter:
 
     Arrays become datasets with ``resolution`` (voxel size) and ``offset`` (world begin of the
     ROI) attributes (nonspatial arrays get none), so the matching :class:`StoreSource` reads them
-    back at the same world coordinates. A graph named ``name`` becomes ``name/ids``,
-    ``name/locations`` (world units), ``name/edges`` and ``name/attributes/<attribute>``, with
-    ``roi_offset`` and ``roi_shape`` attributes on ``name``. The store is written under a
+    back at the same world coordinates. A graph named ``name`` becomes the datasets ``name-ids``,
+    ``name-locations`` (world units, with ``roi_offset`` and ``roi_shape`` attributes) and
+    ``name-edges`` (M, 2), as gunpowder's Snapshot writes them, and ``name-attributes/<attribute>``
+    for each numeric or boolean point attribute (others are not written). The store is written under a
     temporary hidden name in the same directory and renamed into place, so a reader never sees a
     partial store; after an error nothing is left behind.
 
@@ -135,7 +136,8 @@ class StoreWriter:
         Args:
             path: where the store goes; an existing one is replaced whole.
             batch: what to write.
-            names: key -> dataset (or group, for graphs) name; keys missing from ``batch`` are skipped.
+            names: key -> dataset name (for graphs the prefix of ``name-ids`` ...); keys missing from
+                ``batch`` are skipped.
             attrs: attributes of the store's root.
 
         Raises:
@@ -171,16 +173,17 @@ class StoreWriter:
                     placement[self.offset_attribute] = np.asarray(tuple(value.roi.offset), dtype=np.int64)
                 self.write_dataset(handle, name, np.ascontiguousarray(value.data), placement, True)
             elif isinstance(value, Graph):
-                self.write_dataset(handle, f"{name}/ids", value.ids, {}, False)
-                self.write_dataset(handle, f"{name}/locations", value.locations, {}, False)
-                self.write_dataset(handle, f"{name}/edges", value.edges, {}, False)
-                for attribute, column in value.attributes.items():
-                    self.write_dataset(handle, f"{name}/attributes/{attribute}", column, {}, False)
+                # gunpowder's layout: name-ids, name-locations, name-edges (plus numeric attributes)
                 roi = {
                     "roi_offset": np.asarray(tuple(value.roi.offset), dtype=np.int64),
                     "roi_shape": np.asarray(tuple(value.roi.shape), dtype=np.int64),
                 }
-                self.write_attributes(handle, name, roi)
+                self.write_dataset(handle, f"{name}-ids", value.ids, {}, False)
+                self.write_dataset(handle, f"{name}-locations", value.locations, roi, False)
+                self.write_dataset(handle, f"{name}-edges", np.asarray(value.edges), {}, False)
+                for attribute, column in value.attributes.items():
+                    if column.dtype.kind in "biuf":
+                        self.write_dataset(handle, f"{name}-attributes/{attribute}", column, {}, False)
             else:
                 raise TypeError(f"{type(self).__name__}: cannot write {key}, a {type(value).__name__}.")
 

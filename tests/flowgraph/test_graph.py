@@ -1,4 +1,4 @@
-"""Graph: points, attributes and edges; crops keep exactly the points inside and the edges between them."""
+"""Graph: points, attributes and edges; crops keep the points inside, the edges touching them, their dangling ends."""
 
 from __future__ import annotations
 
@@ -30,34 +30,45 @@ def test_constructor_stores_columns() -> None:
     assert g.attributes["size"].tolist() == [10, 20, 30, 40, 50]
 
 
-def test_crop_keeps_points_inside_and_edges_between_kept_points() -> None:
+def test_crop_keeps_points_inside_edges_with_an_end_inside_and_their_dangling_ends() -> None:
     g = chain()
-    out = g.crop(Roi((2, 2), (6, 6)))  # [2, 8): points 2, 3, 4
-    assert out.ids.tolist() == [2, 3, 4]
-    assert out.locations.tolist() == [[2.5, 2.5], [5.0, 5.0], [7.5, 7.5]]
-    assert out.attributes["size"].tolist() == [20, 30, 40]
-    assert out.edges.tolist() == [[2, 3], [3, 4]]
+    out = g.crop(Roi((2, 2), (6, 6)))  # [2, 8): points 2, 3, 4 inside; 1 and 5 dangle from 1-2 and 4-5
+    assert out.ids.tolist() == [1, 2, 3, 4, 5]
+    assert out.edges.tolist() == [[1, 2], [2, 3], [3, 4], [4, 5]]  # 1-5 has no end inside
+    assert out.attributes["size"].tolist() == [10, 20, 30, 40, 50]
     assert out.roi == Roi((2, 2), (6, 6)) and out.spec.directed is True
     assert len(g) == 5 and g.edges.shape == (5, 2) and g.roi == ROI  # the original is untouched
 
 
+def test_crop_without_edges_keeps_exactly_the_points_inside() -> None:
+    g = chain().subset(np.ones(5, dtype=bool))
+    g.edges = np.zeros((0, 2), dtype=np.int64)
+    out = g.crop(Roi((2, 2), (6, 6)))
+    assert out.ids.tolist() == [2, 3, 4]
+    assert out.locations.tolist() == [[2.5, 2.5], [5.0, 5.0], [7.5, 7.5]]
+    assert out.attributes["size"].tolist() == [20, 30, 40]
+
+
 def test_crop_boundaries_are_half_open() -> None:
     g = chain()
-    assert g.crop(Roi((0, 0), (5, 5))).ids.tolist() == [1, 2]  # 5.0 is outside [0, 5)
-    assert g.crop(Roi((5, 5), (5, 5))).ids.tolist() == [3, 4, 5]  # 5.0 is inside [5, 10)
+    low = g.crop(Roi((0, 0), (5, 5)))  # 5.0 is outside [0, 5): 1, 2 inside, 3 and 5 dangle
+    assert low.ids.tolist() == [1, 2, 3, 5] and low.edges.tolist() == [[1, 2], [2, 3], [1, 5]]
+    high = g.crop(Roi((5, 5), (5, 5)))  # 5.0 is inside [5, 10): 3, 4, 5 inside, 2 and 1 dangle
+    assert high.ids.tolist() == [1, 2, 3, 4, 5] and high.edges.tolist() == [[2, 3], [3, 4], [4, 5], [1, 5]]
 
 
 def test_crop_to_nothing_and_to_the_same_roi() -> None:
     g = chain()
     empty = g.crop(Roi((20, 20), (5, 5)))
     assert len(empty) == 0 and empty.edges.shape == (0, 2) and empty.locations.shape == (0, 2)
-    assert g.crop(ROI) is g
+    same = g.crop(ROI)  # a new graph sharing the columns (no copy on the hot path)
+    assert same is not g and same.locations is g.locations and same.ids is g.ids
 
 
 def test_crop_with_an_unbounded_axis() -> None:
     g = chain()
-    out = g.crop(Roi((None, 4), (None, 4)))  # y in [4, 8): points 3, 4
-    assert out.ids.tolist() == [3, 4] and out.edges.tolist() == [[3, 4]]
+    out = g.crop(Roi((None, 4), (None, 4)))  # y in [4, 8): points 3, 4; 2 and 5 dangle
+    assert out.ids.tolist() == [2, 3, 4, 5] and out.edges.tolist() == [[2, 3], [3, 4], [4, 5]]
 
 
 def test_subset_with_new_locations() -> None:
@@ -93,6 +104,7 @@ def test_empty_graph() -> None:
         ({"edges": [[1, 3]]}, "every edge must join two point ids"),
         ({"edges": [[1, 2, 1]]}, r"edges must be pairs of ids"),
         ({"locations": [[0, 0], [10, 1]]}, "1 of 2 points lie outside the roi"),
+        ({"locations": [[10, 0], [10, 1]], "edges": [[1, 2]]}, "2 of 2 points lie outside the roi"),
         ({"locations": [[0, np.nan], [1, 1]]}, "1 of 2 points lie outside the roi"),
     ],
 )
@@ -108,3 +120,18 @@ def test_the_spec_is_copied() -> None:
     g = Graph([1], [[1, 1]], spec)
     g.spec.roi = Roi((0, 0), (1, 1))
     assert spec.roi == ROI
+
+
+def test_a_dangling_point_outside_the_roi_is_allowed() -> None:
+    g = Graph([1, 2], [[1, 1], [12, 1]], GraphSpec(roi=ROI), edges=[[2, 1]])
+    assert g.locations[1].tolist() == [12.0, 1.0]
+    with pytest.raises(ConfigError, match="1 of 3 points lie outside the roi"):
+        Graph([1, 2, 3], [[1, 1], [12, 1], [15, 1]], GraphSpec(roi=ROI), edges=[[1, 2], [2, 3]])
+
+
+def test_edges_are_an_array_that_iterates_as_edge_objects() -> None:
+    g = chain()
+    assert isinstance(g.edges, np.ndarray) and g.edges.dtype == np.int64 and len(g.edges) == 5
+    assert [(e.u, e.v) for e in g.edges] == [(1, 2), (2, 3), (3, 4), (4, 5), (1, 5)]
+    assert [tuple(row) for row in g.edges] == [(1, 2), (2, 3), (3, 4), (4, 5), (1, 5)]
+    assert type(np.asarray(g.edges)) is np.ndarray and g.edges[0].tolist() == [1, 2]

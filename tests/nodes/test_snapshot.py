@@ -121,21 +121,36 @@ def test_graphs_are_written(tmp_path: str) -> None:
     batch = fg.Batch({POINTS: graph})
     path = os.path.join(tmp_path, "g.h5")
     write_batch(path, batch, {POINTS: "points"})
+    with h5py.File(path, "r") as f:  # gunpowder's names: points-ids, points-locations, points-edges
+        assert f["points-ids"].dtype == np.int64 and f["points-ids"][...].tolist() == [3, 7]
+        np.testing.assert_array_equal(f["points-locations"][...], [[1.5, 2.0], [6.0, 8.5]])
+        assert f["points-edges"].dtype == np.int64 and f["points-edges"][...].tolist() == [[3, 7]]
+        assert f["points-attributes/w"][...].tolist() == [0.5, 2.0]
+        assert f["points-locations"].attrs["roi_shape"].tolist() == [10, 10]
+        assert f["points-locations"].attrs["roi_offset"].tolist() == [0, 0]
+
+
+def test_graphs_from_nodes_are_written_without_their_object_attributes(tmp_path: str) -> None:
+    spec = fg.GraphSpec(roi=fg.Roi((0, 0), (10, 10)))
+    nodes = [fg.Node(1, np.array([1.0, 1.0]), attrs={"name": "a"}), fg.Node(2, np.array([2.0, 2.0]))]
+    path = os.path.join(tmp_path, "g.h5")
+    write_batch(path, fg.Batch({POINTS: fg.Graph(nodes, [fg.Edge(1, 2)], spec)}), {POINTS: "points"})
     with h5py.File(path, "r") as f:
-        assert f["points/ids"][...].tolist() == [3, 7]
-        np.testing.assert_array_equal(f["points/locations"][...], [[1.5, 2.0], [6.0, 8.5]])
-        assert f["points/edges"][...].tolist() == [[3, 7]]
-        assert f["points/attributes/w"][...].tolist() == [0.5, 2.0]
-        assert f["points"].attrs["roi_shape"].tolist() == [10, 10]
+        assert sorted(f) == ["points-edges", "points-ids", "points-locations"]
+        assert f["points-edges"].shape == (1, 2) and f["points-ids"][...].tolist() == [1, 2]
 
 
 def test_a_failed_write_leaves_no_file(tmp_path: str) -> None:
     roi = fg.Roi((0, 0), (10, 10))
-    unstorable = np.array([{"a": 1}, {"b": 2}], dtype=object)
-    graph = fg.Graph([1, 2], [[1.0, 1.0], [2.0, 2.0]], fg.GraphSpec(roi=roi), attributes={"bad": unstorable})
+    graph = fg.Graph([1, 2], [[1.0, 1.0], [2.0, 2.0]], fg.GraphSpec(roi=roi))
+    raw = fg.Array(np.zeros((2, 2), np.float32), fg.ArraySpec(roi=roi, voxel_size=(5, 5)))
     path = os.path.join(tmp_path, "x.h5")
-    with pytest.raises(TypeError, match="Object dtype"):
-        write_batch(path, fg.Batch({POINTS: graph}), {POINTS: "points"})
+    with pytest.raises(ValueError, match="already exists"):  # the graph's points-ids clashes with the array
+        write_batch(
+            path,
+            fg.Batch({fg.ArrayKey("RAW"): raw, POINTS: graph}),
+            {fg.ArrayKey("RAW"): "points-ids", POINTS: "points"},
+        )
     assert os.listdir(tmp_path) == []
 
 
