@@ -21,6 +21,7 @@ from .precomputed_source import PrecomputedSource
 from .print_profiling_stats import PrintProfilingStats
 from .random_location import RandomLocation
 from .random_provider import RandomProvider
+from .random_warp import RandomWarp
 from .reject import Reject
 from .simple_augment import SimpleAugment
 from .snapshot import Snapshot
@@ -42,6 +43,7 @@ __all__ = [
     "PrintProfilingStats",
     "RandomLocation",
     "RandomProvider",
+    "RandomWarp",
     "Reject",
     "SimpleAugment",
     "Snapshot",

@@ -129,7 +129,7 @@ def describe_request(request: BatchRequest) -> str:
     Example:
         >>> import flowgraph as fg
         >>> request = fg.BatchRequest(random_seed=3)
-        >>> request.add(fg.ArrayKey("RAW"), (4, 4))
+        >>> request[fg.ArrayKey("RAW")] = fg.ArraySpec(roi=fg.Roi((-2, -2), (4, 4)))
         >>> print(describe_request(request))
         RAW roi=[-2:2, -2:2] voxel_size=None dtype=None nonspatial=False
     """
@@ -300,7 +300,7 @@ def precompute(
         >>> data = fg.Array(np.arange(64, dtype=np.float32).reshape(8, 8), fg.ArraySpec(
         ...     roi=fg.Roi((0, 0), (8, 8)), voxel_size=(1, 1)))
         >>> request = fg.BatchRequest()
-        >>> request.add(raw, (4, 4))
+        >>> request[raw] = fg.ArraySpec(roi=fg.Roi((0, 0), (4, 4)))
         >>> path = os.path.join(tempfile.mkdtemp(), "set.h5")
         >>> result = precompute(fg.ArraySource(raw, data) + fg.RandomLocation(), request, path, 3, seed=5)
         >>> result.computed, result.datasets

@@ -58,8 +58,8 @@ pipeline = (
     + BlockAt(IMG)
 )
 request = fg.BatchRequest()
-request.add(IMG, (32, 24))
-request.add(LABELS, (16, 16))
+request[IMG] = fg.ArraySpec(roi=fg.Roi((-16, -12), (32, 24)))
+request[LABELS] = fg.ArraySpec(roi=fg.Roi((-8, -8), (16, 16)))
 """
 
 N = 6
@@ -311,8 +311,8 @@ def test_a_mismatching_file_is_refused(partial: str, loaded: tuple[Any, Any], tm
     with pytest.raises(fg.ConfigError, match=f"holds {N} samples, not -n 3"):
         precompute(pipeline, request, partial, 3)
     other = fg.BatchRequest()
-    other.add(fg.ArrayKey("IMG"), (32, 32))
-    other.add(fg.ArrayKey("LABELS"), (16, 16))
+    other[fg.ArrayKey("IMG")] = fg.ArraySpec(roi=fg.Roi((-16, -16), (32, 32)))
+    other[fg.ArrayKey("LABELS")] = fg.ArraySpec(roi=fg.Roi((-8, -8), (16, 16)))
     with pytest.raises(fg.ConfigError, match="another request"):
         precompute(pipeline, other, partial, N)
     with pytest.raises(fg.ConfigError, match="another pipeline"):

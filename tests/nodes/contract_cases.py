@@ -471,3 +471,25 @@ register(
         ],
     ),
 )
+
+
+# -- issue 12: random warps ---------------------------------------------------------------------------
+register(
+    "RandomWarp",
+    Case(
+        make=lambda **kw: fg.RandomWarp(
+            **{"source": RAW, "target": RAW, "field": fg.ArrayKey("FIELD"), "alpha": 2.0, "sigma": 3.0, **kw}
+        ),
+        has_p=True,
+        request=request_of((RAW, LABELS, MASK)),
+        bad_args=[
+            ({"source": "RAW"}, "source"),
+            ({"approach": "swirl"}, "approach"),
+            ({"rotation": 0.1}, "rotation"),
+            ({"max_folded": -1}, "max_folded"),
+            ({"max_attempts": 0}, "max_attempts"),
+            ({"compose_with": MASK}, "compose_with"),
+            ({"p": 2}, "p"),
+        ],
+    ),
+)
