@@ -19,13 +19,14 @@ import numpy as np
 
 from flowgraph import observe
 from flowgraph.array import Array, voxel_shape
-from flowgraph.batch import Batch
+from flowgraph.batch import Batch, Data
 from flowgraph.errors import BatchContractError, RequestError, SetupError
 from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.observe import Record
 from flowgraph.request import BatchRequest
 from flowgraph.rng import generator
-from flowgraph.specs import ArraySpec, ProviderSpec, Spec, check_key_spec
+from flowgraph.roi import Roi
+from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec, Spec, check_key_spec
 
 if TYPE_CHECKING:
     from flowgraph.pipeline import Pipeline
@@ -221,16 +222,34 @@ class BatchFilter(BatchProvider):
 
     - ``setup()``: inspect ``self.upstream_spec``; announce with ``updates(key, spec)`` and
       ``provides(key, spec)``. The default passes everything through unchanged.
-    - ``prepare(request)``: return the dependencies, a BatchRequest. For keys this node updates
-      the dependency replaces the caller's spec upstream; for other keys it is merged (ROI
-      union) with the caller's. Array ROIs off their voxel grid are grown onto it. Return
-      ``(deps, state)`` to hand per-request state to
-      ``process(batch, request, state)``. The default depends on the requested keys the node
-      updates, at the requested ROIs.
-    - ``process(batch, request)``: ``batch`` holds exactly the dependencies. Return a Batch of
-      the keys this node updates or provides, or modify ``batch`` in place and return None.
-      A node whose ``prepare`` returns ``(deps, state)`` declares ``process(batch, request, state)``.
+    - ``prepare(request)``: return the dependencies, a BatchRequest (or a bare Roi per key), or
+      None for "the whole request" (the default, as in gunpowder). The upstream request is the
+      caller's request with the dependencies merged in: ROIs united, the caller's spec kept. What
+      a dependency leaves out (voxel size) is filled in from the upstream spec; one asking for a
+      voxel size, dtype or ``directed`` that upstream does not offer is refused with a
+      RequestError; array ROIs off their voxel grid are grown onto it. Return ``(deps, state)``
+      to hand per-request state to ``process(batch, request, state)``.
+    - ``process(batch, request)``: ``batch`` holds exactly the dependencies. Return a Batch, or
+      modify ``batch`` in place and return None; what it returns is merged into the upstream
+      batch (an array smaller than requested is pasted into the upstream one) and the caller
+      gets its full ROIs. A node whose ``prepare`` returns ``(deps, state)`` declares
+      ``process(batch, request, state)``.
+
+    Two class attributes select flowgraph's faster rules, which the library's own nodes use:
+
+    - ``autoskip = True``: the node is passed by when no requested key is one it updates or
+      provides (``enable_autoskip()`` sets it on an instance, as in gunpowder; the default
+      runs every filter, so a ``Print`` node that announces nothing still runs).
+    - ``exact_dependencies = True``: for the keys it updates, the node produces the caller's
+      ROI entirely from its dependencies (a warp, a random shift, a pad), so upstream is asked
+      for exactly the dependencies instead of their union with the request, and only the keys
+      it announced are taken from ``process``.
     """
+
+    #: pass by requests that contain no key this node updates or provides (gunpowder's autoskip)
+    autoskip: bool = False
+    #: for updated keys, upstream receives exactly the dependencies (see the class docstring)
+    exact_dependencies: bool = False
 
     _updated: frozenset[Key] = frozenset()
     _provided: frozenset[Key] = frozenset()
@@ -261,14 +280,34 @@ class BatchFilter(BatchProvider):
         super().provides(key, spec)
         self._provided = self._provided | {key}
 
-    def enable_autoskip(self) -> None:
-        """Compatibility no-op: flowgraph filters never run when no requested key concerns them."""
+    def get_upstream_provider(self) -> BatchProvider:
+        """The upstream node (gunpowder's name for :attr:`upstream`)."""
+        return self.upstream
+
+    def enable_autoskip(self, skip: bool = True) -> None:
+        """Pass requests by that contain no key this node updates or provides (as in gunpowder)."""
+        self.autoskip = skip
+
+    def skip_node(self, request: BatchRequest) -> bool:
+        """Return True to pass ``request`` by this node untouched (gunpowder's hook; default False).
+
+        Draw any randomness from ``self.rng(request)``: it is called by the real run and by the
+        pipeline picture, which then agree (gunpowder code that calls ``random.random()`` here
+        runs, but is not reproducible from the request's seed).
+        """
+        return False
 
     def prepare(self, request: BatchRequest) -> Any:
+        """The dependencies; the default, None, depends on the whole request (as in gunpowder)."""
+        return None
+
+    def updated_dependencies(self, request: BatchRequest) -> BatchRequest:
+        """The requested keys this node updates, at their requested specs: the usual dependencies
+        of a node that changes arrays in place."""
         deps = BatchRequest(random_seed=request.random_seed)
         for key in self._updated:
             if key in request:
-                deps[key] = request[key].copy()
+                deps[key] = request[key]
         return deps
 
     def process(self, batch: Batch, request: BatchRequest, *state: Any) -> Batch | None:
@@ -284,7 +323,7 @@ class BatchFilter(BatchProvider):
         Override it (calling ``super().negotiate``) to add requests to nested pipelines.
         """
         nested: list[list[BatchRequest]] = [[] for _ in self.nested_pipelines()]
-        if not self.concerns(request):
+        if (self.autoskip and not self.concerns(request)) or self.skip_node(request):
             return Negotiation([[request]], nested)
         before = [(key, spec.roi) for key, spec in request.items()]  # Rois are immutable: cheap snapshot
         try:
@@ -298,11 +337,11 @@ class BatchFilter(BatchProvider):
                 f"{self.name}: prepare() modified the request it was given; return the dependencies as a new "
                 "BatchRequest instead (the caller's request must stay as it is)."
             )
-        if deps is None:
-            deps = BatchRequest(random_seed=request.random_seed)
+        if deps is None:  # the whole request, as in gunpowder
+            deps = BatchRequest({k: s for k, s in request.items() if k not in self._provided}, request.random_seed)
         if not isinstance(deps, BatchRequest):
             raise BatchContractError(f"{self.name}: prepare() must return a BatchRequest, got {type(deps).__name__}.")
-        deps = snap_dependencies(self, deps)
+        deps = complete_dependencies(self, deps)
         return Negotiation([[merge_request(self, request, deps)]], nested, deps, state)
 
     def provide(self, request: BatchRequest) -> Batch:
@@ -327,9 +366,12 @@ class BatchFilter(BatchProvider):
         outputs = inputs if result is None else result
         batch = Batch()
         batch.share_records(upstream_batch)
+        exact = self.exact_dependencies
         for key in request:
             if key in outputs and (key in self._updated or key in self._provided):
-                value = outputs[key]
+                value = outputs[key] if exact else paste(upstream_batch.get(key), outputs[key], request[key])
+            elif key in outputs and not exact:  # gunpowder merges whatever process returns
+                value = paste(upstream_batch.get(key), outputs[key], request[key])
             elif key in upstream_batch:
                 value = upstream_batch[key]
             else:
@@ -343,28 +385,73 @@ class BatchFilter(BatchProvider):
         return batch
 
 
-def snap_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest:
-    """``deps`` with every array ROI grown onto its voxel grid (a new request only if one moves).
+def complete_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest:
+    """``deps`` completed from the upstream spec and grown onto the voxel grid (a new request
+    only if something changes).
 
-    A node may compute its context in world units; upstream always receives whole voxels that
-    contain what the node asked for, and ``process`` sees exactly these snapped dependencies.
+    A dependency may leave out its voxel size (gunpowder's own nodes and tutorial do): it is
+    filled in from what upstream offers. One that asks for a voxel size, dtype or ``directed``
+    upstream does not offer is refused before any data is read. A node may compute its context
+    in world units; upstream always receives whole voxels that contain what the node asked for,
+    and ``process`` sees exactly these dependencies.
     """
-    snapped = None
+    changed = None
+    upstream = node.upstream_spec
     for key, spec in deps.items():
-        if not isinstance(spec, ArraySpec) or spec.roi is None or spec.nonspatial:
-            continue
-        offered = node.upstream_spec.get(key)
-        vs = spec.voxel_size or getattr(offered, "voxel_size", None)
-        if vs is None or len(vs) != spec.roi.dims:
-            continue
-        if spec.roi.on_grid(vs):
-            continue
-        roi = spec.roi.snap_to_grid(vs, "grow")
-        if roi != spec.roi:
-            if snapped is None:
-                snapped = BatchRequest(dict(deps.items()), random_seed=deps.random_seed)
-            snapped[key] = spec.with_roi(roi)
-    return deps if snapped is None else snapped
+        offered = upstream.get(key)
+        if offered is None:
+            continue  # refused by the upstream node, naming what it provides
+        new = spec
+        if isinstance(spec, ArraySpec) and isinstance(offered, ArraySpec):
+            _refuse_mismatch(node, key, "dtype", spec.dtype, offered.dtype)
+            if not (spec.nonspatial or offered.nonspatial) and offered.voxel_size is not None:
+                if spec.voxel_size is None:
+                    new = spec.replace(voxel_size=offered.voxel_size)
+                else:
+                    _refuse_mismatch(node, key, "voxel size", spec.voxel_size, offered.voxel_size)
+                vs = new.voxel_size
+                if new.roi is not None and vs is not None and len(vs) == new.roi.dims and not new.roi.on_grid(vs):
+                    new = new.with_roi(new.roi.snap_to_grid(vs, "grow"))
+        elif isinstance(spec, GraphSpec) and isinstance(offered, GraphSpec):
+            _refuse_mismatch(node, key, "directed", spec.directed, offered.directed)
+        if new is not spec:
+            if changed is None:
+                changed = BatchRequest(dict(deps.items()), random_seed=deps.random_seed)
+            changed[key] = new
+    return deps if changed is None else changed
+
+
+def _refuse_mismatch(node: BatchFilter, key: Key, what: str, asked: Any, offered: Any) -> None:
+    if asked is not None and offered is not None and asked != offered:
+        raise RequestError(
+            f"{node.name}: prepare() asks for {key} with {what} {asked}, but upstream offers {offered}; "
+            f"ask for {offered} (or leave the {what} out), or convert it upstream."
+        )
+
+
+def paste(under: Data | None, over: Data, rspec: Spec) -> Data:
+    """``over`` as the caller gets it under gunpowder's merge rule: as it is if it covers the
+    requested ROI, else written into a copy of ``under`` (the upstream array) at its ROI."""
+    roi = rspec.roi
+    if roi is None or over.spec.roi is None or over.spec.roi.contains(roi) or not isinstance(over, Array):
+        return over
+    if not isinstance(under, Array) or under.spec.roi is None or not under.spec.roi.contains(roi):
+        return over  # nothing to paste into: the contract check says what is missing
+    out = under.crop(roi)
+    data = np.array(out.data, copy=True)
+    common = over.spec.roi.intersect(roi)
+    if not common.empty():
+        data[_slices(out, common)] = over.crop(common).data
+    return Array(data, out.spec)
+
+
+def _slices(array: Array, roi: Roi) -> tuple[slice, ...]:
+    vs = array.spec.voxel_size
+    assert vs is not None and array.spec.roi is not None
+    begin = (roi.begin - array.spec.roi.begin) // vs
+    shape = roi.shape // vs
+    lead = (slice(None),) * (array.data.ndim - len(vs))
+    return lead + tuple(slice(b, b + s) for b, s in zip(begin.ints(), shape.ints()))
 
 
 def merge_request(node: BatchFilter, request: BatchRequest, deps: BatchRequest) -> BatchRequest:
@@ -376,10 +463,12 @@ def merge_request(node: BatchFilter, request: BatchRequest, deps: BatchRequest) 
         dep = deps.get(key)
         if dep is None:
             upstream[key] = spec
-        elif key in node._updated or dep.roi is None or spec.roi is None:
+        elif (node.exact_dependencies and key in node._updated) or dep.roi is None or spec.roi is None:
             upstream[key] = dep
-        else:
-            upstream[key] = dep.with_roi(dep.roi.union(spec.roi))
+        elif dep.roi == spec.roi:
+            upstream[key] = spec
+        else:  # gunpowder: the union of both ROIs, with the caller's spec
+            upstream[key] = spec.with_roi(spec.roi.union(dep.roi))
     for key, dep in deps.items():
         if key not in upstream:
             if key in node._provided:
@@ -478,6 +567,7 @@ __all__ = [
     "describing",
     "is_describing",
     "finish",
+    "complete_dependencies",
     "merge_request",
-    "snap_dependencies",
+    "paste",
 ]

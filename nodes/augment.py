@@ -62,6 +62,9 @@ class RandomAugment(BatchFilter):
         (array([-1., -1.], dtype=float32), array([1., 1.], dtype=float32))
     """
 
+    autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
+    exact_dependencies = True
+
     p: float = 1.0
 
     def __init__(self, name: str, p: float = 1.0) -> None:
@@ -74,7 +77,7 @@ class RandomAugment(BatchFilter):
 
     def dependencies(self, request: BatchRequest, params: Any) -> tuple[BatchRequest, Any]:
         """The dependencies for ``params`` and the state ``augment`` receives (default: ``params``)."""
-        return BatchFilter.prepare(self, request), params
+        return self.updated_dependencies(request), params
 
     def augment(self, batch: Batch, request: BatchRequest, state: Any) -> Batch | None:
         """Apply the augmentation of ``state`` to ``batch`` (exactly the dependencies)."""
@@ -102,7 +105,7 @@ class RandomAugment(BatchFilter):
     def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Any]:
         params = self._params_for(request, self.rng(request))
         if params is None:
-            return BatchFilter.prepare(self, request), None
+            return self.updated_dependencies(request), None
         return self.dependencies(request, params)
 
     def process(self, batch: Batch, request: BatchRequest, state: Any) -> Batch | None:

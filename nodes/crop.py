@@ -56,6 +56,9 @@ class Crop(BatchFilter):
         Roi([5:10, 0:10])
     """
 
+    autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
+    exact_dependencies = True
+
     def __init__(
         self,
         key: Key,

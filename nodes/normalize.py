@@ -65,6 +65,9 @@ class Normalize(BatchFilter):
                [1., 1.]], dtype=float32)
     """
 
+    autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
+    exact_dependencies = True
+
     def __init__(self, array: ArrayKey, factor: float | None = None, dtype: Any = np.float32) -> None:
         self.array = array_key("Normalize", "array", array)
         self.factor = None if factor is None else number("Normalize", "factor", factor)
@@ -78,6 +81,9 @@ class Normalize(BatchFilter):
                 f"part. Convert it upstream (np.abs for the magnitude, .real for the real part)."
             )
         self.updates(self.array, ArraySpec(dtype=self.dtype))
+
+    def prepare(self, request: BatchRequest) -> BatchRequest:
+        return self.updated_dependencies(request)
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         array = batch[self.array]

@@ -77,6 +77,9 @@ class Pad(BatchFilter):
                [1, 1]], dtype=uint8)
     """
 
+    autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
+    exact_dependencies = True
+
     def __init__(self, key: Key, size: Any, value: float | None = None) -> None:
         self.key = any_key("Pad", "key", key)
         if size is None:

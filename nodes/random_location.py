@@ -203,6 +203,9 @@ class RandomLocation(BatchFilter):
         (Roi([-2:2, -2:2]), (4, 4))
     """
 
+    autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
+    exact_dependencies = True
+
     def __init__(
         self,
         min_masked: float = 0,

@@ -28,7 +28,6 @@ from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
 from flowgraph.graph import Graph, inside
 from flowgraph.keys import ArrayKey, Key
-from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
 from flowgraph.resample import SeparableMap, map_bounds, warp
 from flowgraph.roi import Roi
@@ -442,7 +441,7 @@ class SpatialAugment(RandomAugment):
     def prepare(self, request: BatchRequest) -> tuple[BatchRequest, Any]:
         keys = [k for k, s in request.items() if (k in self._updated or k == self.displacement) and s.roi is not None]
         if not keys:
-            return BatchFilter.prepare(self, request), None
+            return self.updated_dependencies(request), None
         return super().prepare(request)
 
     def dependencies(
@@ -450,7 +449,7 @@ class SpatialAugment(RandomAugment):
     ) -> tuple[BatchRequest, SpatialState | None]:
         """For every requested key the box ``transform`` reads for it; per array its plan."""
         if transform.is_identity():  # exact identity at zero strength: read only what is requested
-            return BatchFilter.prepare(self, request), None
+            return self.updated_dependencies(request), None
         deps = BatchRequest(random_seed=request.random_seed)
         plans: dict[Key, Any] = {}
         grid: Coordinate | None = None

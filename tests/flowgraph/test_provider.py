@@ -92,7 +92,12 @@ class Doubling(fg.BatchFilter):
 
 
 class Broken(fg.BatchFilter):
-    """Updates RAW (optionally announcing ``dtype``) and returns whatever ``make(array, request)`` gives."""
+    """Updates RAW (optionally announcing ``dtype``) and returns whatever ``make(array, request)`` gives.
+
+    Under flowgraph's exact rule (as the library's nodes), so that what it returns is checked as is.
+    """
+
+    exact_dependencies = True
 
     def __init__(self, make: Any, dtype: Any = None) -> None:
         self.make = make
@@ -162,10 +167,28 @@ def test_keys_the_node_does_not_depend_on_pass_by_process() -> None:
     np.testing.assert_array_equal(data(batch, LABELS), expected_crop(request[LABELS].roi, DATA_ROI, VS) + 1_000_000)
 
 
-def test_a_dependency_replaces_the_callers_spec_for_an_updated_key() -> None:
+class ExactPadFrom(PadFrom):
+    exact_dependencies = True
+
+
+def test_a_user_filter_asking_for_less_gets_the_union_as_in_gunpowder() -> None:
     upstream = Recorder(RAW)
     roi = fg.Roi((8, 8, 8), (12, 10, 10))
-    with fg.build(sources() + upstream + PadFrom(RAW, (4, 2, 2))) as p:
+    pad = PadFrom(RAW, (4, 2, 2))
+    with fg.build(sources() + upstream + pad) as p:
+        batch = p.request_batch(request_of(RAW=roi))
+    # gunpowder's rule: upstream gets the union of the request and the dependency
+    assert upstream.requests[0][RAW].roi == roi
+    out = data(batch, RAW)
+    assert batch[RAW].spec.roi == roi and out.shape == (3, 5, 5)
+    assert (out[0] == 0).all() and (out[:, 0] == 0).all() and (out[:, :, 0] == 0).all()
+    np.testing.assert_array_equal(out[1:, 1:, 1:], expected_crop(fg.Roi((12, 10, 10), (8, 8, 8)), DATA_ROI, VS))
+
+
+def test_an_exact_dependency_replaces_the_callers_spec_for_an_updated_key() -> None:
+    upstream = Recorder(RAW)
+    roi = fg.Roi((8, 8, 8), (12, 10, 10))
+    with fg.build(sources() + upstream + ExactPadFrom(RAW, (4, 2, 2))) as p:
         batch = p.request_batch(request_of(RAW=roi))
     # not the union with the caller's ROI: only the smaller dependency goes upstream
     assert upstream.requests[0][RAW].roi == fg.Roi((12, 10, 10), (8, 8, 8))
@@ -198,8 +221,9 @@ def test_a_filter_providing_a_new_key() -> None:
     np.testing.assert_array_equal(data(batch, MASK), expected_crop(roi, DATA_ROI, VS) % 2)
 
 
-def test_a_filter_is_skipped_when_no_requested_key_concerns_it() -> None:
+def test_a_filter_is_skipped_when_no_requested_key_concerns_it_with_autoskip() -> None:
     context = Context(RAW, extra={LABELS: fg.ArraySpec(roi=fg.Roi((0, 0, 0), (4, 4, 4)))})
+    context.enable_autoskip()
     request = request_of(LABELS=fg.Roi((4, 4, 4), (4, 4, 4)))
     with fg.build(sources() + context) as p:
         batch = p.request_batch(request)
@@ -249,6 +273,8 @@ def test_merge_request_directly() -> None:
     context._updated = frozenset({RAW})
     request = request_of(RAW=fg.Roi((0,), (4,)), LABELS=fg.Roi((0,), (4,)))
     deps = request_of(RAW=fg.Roi((8,), (4,)), LABELS=fg.Roi((8,), (4,)), MASK=fg.Roi((1,), (1,)))
+    assert merge_request(context, request, deps)[RAW].roi == fg.Roi((0,), (12,))  # gunpowder: unioned
+    context.exact_dependencies = True
     up = merge_request(context, request, deps)
     assert up[RAW].roi == fg.Roi((8,), (4,))  # replaced
     assert up[LABELS].roi == fg.Roi((0,), (12,))  # unioned
