@@ -21,9 +21,10 @@ from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, GraphSpec
-from flowgraph.validate import array_key, graph_key, probability, upstream_array
+from flowgraph.validate import array_key, graph_key, number, probability, upstream_array
 
 _MAX_POINT_TRIES = 100
+_MAX_ACCEPT_TRIES = 1000  # draws a subclass's accepts() may refuse before the request is unsatisfiable
 _REJECTION_BATCH = 64
 _REJECTION_ROUNDS = 16
 _CACHE_SIZE = 16
@@ -170,6 +171,18 @@ class RandomLocation(BatchFilter):
         ensure_nonempty: a GraphKey; positions are chosen so that at least one of its points
             lies inside the requested graph ROI.
         p_nonempty: probability with which ``ensure_nonempty`` is enforced per request.
+        ensure_centered: with ``ensure_nonempty``, the chosen point lies in the central voxel
+            (of the least common multiple grid) of the requested graph ROI.
+        point_balance_radius: with ``ensure_nonempty``, a point is chosen with a probability
+            inversely proportional to the number of points within this distance of it (itself
+            included), so that dense clusters are not oversampled; points alone within the
+            radius are chosen uniformly.
+        random_shift_key: an ArrayKey to provide the chosen shift as a nonspatial int64 array
+            (world units), e.g. to find where a snapshot came from.
+
+    Subclasses may override ``accepts(request)``: it receives the shifted request of a candidate
+    position that met every other criterion and returns whether to take it (at most 1000
+    candidates are refused before an UnsatisfiableRequestError).
 
     Requires: every requested key, and ``mask`` / ``ensure_nonempty`` if given.
 
@@ -212,6 +225,9 @@ class RandomLocation(BatchFilter):
         mask: ArrayKey | None = None,
         ensure_nonempty: GraphKey | None = None,
         p_nonempty: float = 1.0,
+        ensure_centered: bool | None = None,
+        point_balance_radius: float = 1,
+        random_shift_key: ArrayKey | None = None,
     ) -> None:
         self.min_masked = probability("RandomLocation", "min_masked", min_masked)
         self.mask = array_key("RandomLocation", "mask", mask, optional=True)
@@ -219,6 +235,15 @@ class RandomLocation(BatchFilter):
             raise ConfigError("RandomLocation: min_masked > 0 needs mask=ArrayKey of the mask to check.")
         self.ensure_nonempty = graph_key("RandomLocation", "ensure_nonempty", ensure_nonempty, optional=True)
         self.p_nonempty = probability("RandomLocation", "p_nonempty", p_nonempty)
+        if ensure_centered is not None and not isinstance(ensure_centered, bool):
+            raise ConfigError(f"RandomLocation: ensure_centered must be True, False or None, got {ensure_centered!r}.")
+        self.ensure_centered = bool(ensure_centered)
+        self.point_balance_radius = number("RandomLocation", "point_balance_radius", point_balance_radius, 0.0)
+        self.random_shift_key = array_key("RandomLocation", "random_shift_key", random_shift_key, optional=True)
+
+    def accepts(self, request: BatchRequest) -> bool:
+        """Whether to take a candidate position (``request`` shifted there); override to add tests."""
+        return True
 
     def setup(self) -> None:
         self._lock = threading.Lock()  # guards the mask caches below (made on first use)
@@ -239,14 +264,17 @@ class RandomLocation(BatchFilter):
                 continue
             self._data_rois[key] = spec.roi
             self.updates(key, spec.with_roi(Roi((None,) * spec.roi.dims, (None,) * spec.roi.dims)))
+        if self.random_shift_key is not None:
+            self.provides(self.random_shift_key, ArraySpec(nonspatial=True, dtype=np.dtype(np.int64)))
         self._mask_data: np.ndarray | None = None
         self._sat_data: np.ndarray | None = None
         self._points: np.ndarray | None = None
+        self._point_weights: np.ndarray | None = None
         self._tables: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
         # the configuration: the lock and the mask caches are per process, made again by setup()
-        runtime = ("_lock", "_mask_data", "_sat_data", "_points", "_tables")
+        runtime = ("_lock", "_mask_data", "_sat_data", "_points", "_point_weights", "_tables")
         return {k: v for k, v in self.__dict__.items() if k not in runtime}
 
     # -- the choice of a shift -------------------------------------------------------------------------
@@ -284,6 +312,7 @@ class RandomLocation(BatchFilter):
             first.append(f)
             count.append(max(0, (high - f) // steps[d] + 1))
         if 0 in count:
+            self._refuse_apart(rois)
             worst = max(
                 rois,
                 key=lambda k: max(
@@ -299,14 +328,40 @@ class RandomLocation(BatchFilter):
 
         def choose() -> Coordinate:  # the draw: recorded and replayed by flowgraph.observe
             windows = self._windows(window, first, count, grid) if window is not None else None
-            index = self._choose(request, rng, first, count, grid, windows)
-            return Coordinate(f + i * g for f, i, g in zip(first, index, steps))
+            checked = type(self).accepts is not RandomLocation.accepts
+            for _ in range(_MAX_ACCEPT_TRIES if checked else 1):
+                index = self._choose(request, rng, first, count, grid, windows)
+                shift = Coordinate(f + i * g for f, i, g in zip(first, index, steps))
+                if not checked or self.accepts(_shifted(request, shift, self._data_rois)):
+                    return shift
+            raise UnsatisfiableRequestError(
+                f"{self.name}: accepts() refused {_MAX_ACCEPT_TRIES} positions in a row; check its criterion."
+            )
 
         shift = observe.draw(self, choose)
-        for key, spec in request.items():
-            moved = key in self._data_rois and spec.roi is not None
-            deps[key] = spec.with_roi(spec.roi.shift(shift)) if moved else spec.copy()  # type: ignore[union-attr]
+        for key, spec in _shifted(request, shift, self._data_rois).items():
+            if key != self.random_shift_key:
+                deps[key] = spec
         return deps, shift
+
+    def _refuse_apart(self, rois: dict[Key, Roi]) -> None:
+        """UnsatisfiableRequestError if every requested ROI fits alone, but not all at one shift."""
+        if len(rois) < 2:
+            return
+        alone = {k: shift_range({k: r}, {k: self._data_rois[k]}) for k, r in rois.items()}
+        if any(a is not None and b is not None and a > b for lo, hi in alone.values() for a, b in zip(lo, hi)):
+            return  # one key does not fit even alone: the message below names it
+
+        def text(key: Key) -> str:
+            lo, hi = alone[key]
+            return f"{key} in [{', '.join(f'{a}:{b}' for a, b in zip(lo, hi))}]"
+
+        union = _union(rois.values())
+        raise UnsatisfiableRequestError(
+            f"{self.name}: each requested ROI fits inside its data alone, but not all at one position: their union "
+            f"{union} does not fit (the shifts that keep each inside: {'; '.join(text(k) for k in rois)}); "
+            "request ROIs that lie together in the data, or pad the arrays."
+        )
 
     def _windows(self, window: Roi, first: list[int], count: list[int], grid: Coordinate) -> _MaskWindows:
         assert self.mask is not None
@@ -373,11 +428,12 @@ class RandomLocation(BatchFilter):
             return index
         assert self.ensure_nonempty is not None
         points = self._points_of()
+        weights = self._weights()
         graph_roi = request[self.ensure_nonempty].roi
         assert graph_roi is not None
         graph_bounds, steps = graph_roi.bounds(), grid.ints()
         for _ in range(_MAX_POINT_TRIES if len(points) else 0):
-            p = points[rng.integers(len(points))]
+            p = points[rng.integers(len(points)) if weights is None else rng.choice(len(points), p=weights)]
             # graph_roi.begin + s <= p < graph_roi.end + s, with s = first + i * grid
             lo, hi = full[0].copy(), full[1].copy()
             for d in range(len(count)):
@@ -385,6 +441,9 @@ class RandomLocation(BatchFilter):
                 if axis is None:
                     continue
                 b, e = axis
+                if self.ensure_centered:  # p in the central grid cell: [b + c * g, b + (c + 1) * g) + s
+                    c = ((e - b) // steps[d]) // 2
+                    b, e = b + c * steps[d], b + (c + 1) * steps[d]
                 smallest = int(np.floor(p[d] - e)) + 1
                 largest = int(np.floor(p[d] - b))
                 lo[d] = max(0, -((first[d] - smallest) // steps[d]))
@@ -398,8 +457,29 @@ class RandomLocation(BatchFilter):
             f"({len(points)} points, {_MAX_POINT_TRIES} tries); request a larger graph ROI or lower p_nonempty."
         )
 
+    def _weights(self) -> np.ndarray | None:
+        """Choice probabilities of the points (point_balance_radius); None when uniform."""
+        with self._lock:
+            if self._point_weights is None:
+                points = self._points_of()
+                if len(points) < 2 or self.point_balance_radius <= 0:
+                    self._point_weights = np.ones(len(points))
+                else:
+                    from scipy.spatial import cKDTree
+
+                    neighbours = cKDTree(points).query_ball_point(
+                        points, r=self.point_balance_radius, return_length=True
+                    )
+                    self._point_weights = 1.0 / np.asarray(neighbours, dtype=np.float64)
+            weights = self._point_weights
+        if weights.size == 0 or (weights == weights[0]).all():
+            return None
+        return weights / weights.sum()
+
     def process(self, batch: Batch, request: BatchRequest, shift: Coordinate) -> Batch:
         out = Batch()
+        if self.random_shift_key is not None and self.random_shift_key in request:
+            out[self.random_shift_key] = Array(np.array(tuple(shift), dtype=np.int64), ArraySpec(nonspatial=True))
         for key, value in batch.items():
             if key not in self._data_rois or not shift:
                 out[key] = value
@@ -415,6 +495,15 @@ class RandomLocation(BatchFilter):
 
 
 _WINDOW = ArrayKey("__random_location_window__")
+
+
+def _shifted(request: BatchRequest, shift: Coordinate, data_rois: dict[Key, Roi]) -> BatchRequest:
+    """``request`` with the ROIs of the keys RandomLocation moves shifted by ``shift``."""
+    out = BatchRequest(random_seed=request.random_seed)
+    for key, spec in request.items():
+        moved = key in data_rois and spec.roi is not None
+        out[key] = spec.with_roi(spec.roi.shift(shift)) if moved else spec  # type: ignore[union-attr]
+    return out
 
 
 def _union(rois: Iterable[Roi]) -> Roi:

@@ -198,6 +198,9 @@ register(
             ({"mask": None}, "mask"),
             ({"ensure_nonempty": RAW}, "ensure_nonempty"),
             ({"p_nonempty": -0.5}, "p_nonempty"),
+            ({"ensure_centered": "yes"}, "ensure_centered"),
+            ({"point_balance_radius": -1}, "point_balance_radius"),
+            ({"random_shift_key": "SHIFT"}, "random_shift_key"),
         ],
     ),
 )

@@ -296,3 +296,85 @@ def test_an_axis_no_requested_key_bounds_is_an_error_not_a_silent_origin() -> No
         pytest.raises(fg.RequestError, match="no requested key is bounded upstream along axis 0"),
     ):
         p.request_batch(request)
+
+
+# -- gunpowder's other parameters (issue 9) ----------------------------------------------------------------
+def test_ensure_centered_puts_the_point_in_the_central_voxel() -> None:
+    roi = fg.Roi((0, 0), (5, 6))
+    node = fg.RandomLocation(ensure_nonempty=POINTS, ensure_centered=True)
+    with fg.build(points_pipeline(LOCATIONS) + node) as p:
+        for request in requests({RAW: roi, POINTS: roi}, range(40)):
+            graph = p.request_batch(request)[POINTS]
+            centred = [loc for loc in graph.locations if (np.floor(loc) == (2, 3)).all()]
+            assert centred, f"no point in the central voxel (2, 3): {graph.locations.tolist()}"
+
+
+def test_point_balance_radius_balances_a_dense_cluster_against_a_lone_point() -> None:
+    # 9 points within 1 unit of each other and one lone point far away
+    cluster = [[10.0 + 0.1 * i, 10.0] for i in range(9)]
+    locations = [*cluster, [30.0, 30.0]]
+    roi = fg.Roi((0, 0), (3, 3))
+
+    def lone_fraction(radius: float) -> float:
+        node = fg.RandomLocation(ensure_nonempty=POINTS, point_balance_radius=radius)
+        with fg.build(points_pipeline(locations) + node) as p:
+            batches = [p.request_batch(r) for r in requests({RAW: roi, POINTS: roi}, range(200))]
+        return float(np.mean([9 in b[POINTS].ids.tolist() for b in batches]))
+
+    assert lone_fraction(0) < 0.25  # uniform over points: the lone point is 1 of 10
+    assert 0.35 < lone_fraction(2.0) < 0.65  # balanced: the cluster weighs as much as the lone point
+
+
+def test_random_shift_key_provides_the_shift() -> None:
+    shift_key = fg.ArrayKey("SHIFT")
+    roi = fg.Roi((0, 0), (4, 4))
+    with fg.build(
+        array_source(RAW, coordinate_volume((40, 40)), (0, 0), (1, 1)) + fg.RandomLocation(random_shift_key=shift_key)
+    ) as p:
+        for request in requests({RAW: roi}, range(10)):
+            request[shift_key] = fg.ArraySpec(nonspatial=True)
+            batch = p.request_batch(request)
+            shift = batch[shift_key].data
+            assert shift.dtype == np.int64 and shift.shape == (2,)
+            assert tuple(shift) == begin_of(batch[RAW].data[0, 0], (0, 0), (1, 1))
+
+
+class OnlyEvenRows(fg.RandomLocation):
+    def accepts(self, request: fg.BatchRequest) -> bool:
+        return request[RAW].roi.begin[0] % 2 == 0
+
+
+def test_a_subclass_accepts_refuses_positions() -> None:
+    roi = fg.Roi((0, 0), (4, 4))
+    with fg.build(array_source(RAW, coordinate_volume((40, 40)), (0, 0), (1, 1)) + OnlyEvenRows()) as p:
+        rows = [
+            begin_of(p.request_batch(r)[RAW].data[0, 0], (0, 0), (1, 1))[0] for r in requests({RAW: roi}, range(30))
+        ]
+    assert all(r % 2 == 0 for r in rows) and len(set(rows)) > 5
+
+
+class Never(fg.RandomLocation):
+    def accepts(self, request: fg.BatchRequest) -> bool:
+        return False
+
+
+def test_accepts_that_refuses_everything_ends_with_a_clear_error() -> None:
+    roi = fg.Roi((0, 0), (4, 4))
+    pipeline = array_source(RAW, coordinate_volume((10, 10)), (0, 0), (1, 1)) + Never()
+    with fg.build(pipeline) as p, pytest.raises(fg.UnsatisfiableRequestError, match=r"accepts\(\) refused 1000"):
+        p.request_batch(requests({RAW: roi}, range(1))[0])
+
+
+def test_keys_that_fit_only_apart_are_blamed_on_their_union() -> None:
+    # RAW and LABELS each fit in their 10 x 10 data, but 12 apart they never fit together
+    pipeline = (
+        array_source(RAW, np.zeros((10, 10)), (0, 0), (1, 1)),
+        array_source(LABELS, np.zeros((10, 10)), (0, 0), (1, 1)),
+    ) + fg.MergeProvider()
+    request = requests({RAW: fg.Roi((0, 0), (4, 4)), LABELS: fg.Roi((12, 0), (4, 4))}, range(1))[0]
+    expected = r"fits inside its data alone, but not all at one"
+    node = fg.RandomLocation()
+    with fg.build(pipeline + node) as p, pytest.raises(fg.UnsatisfiableRequestError, match=expected) as e:
+        p.request_batch(request)
+    assert "union [0:16, 0:4]" in str(e.value) and "RAW in [0:6, 0:6]" in str(e.value)
+    assert "LABELS in [-12:-6, 0:6]" in str(e.value)
