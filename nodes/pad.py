@@ -25,6 +25,30 @@ def pad_array(data: np.ndarray, before: tuple[int, ...], after: tuple[int, ...],
     return np.pad(data, [(0, 0)] * lead + list(zip(before, after)), mode="constant", constant_values=value)
 
 
+def reflect_indices(begin: int, end: int, size: int) -> np.ndarray:
+    """For positions ``begin .. end - 1`` of an axis of ``size`` voxels, the voxel each reads
+    when the axis is mirrored at its borders without repeating the edge (numpy's "reflect").
+
+    Example:
+        >>> reflect_indices(-3, 6, 4).tolist()
+        [3, 2, 1, 0, 1, 2, 3, 2, 1]
+    """
+    positions = np.arange(begin, end)
+    if size == 1:
+        return np.zeros_like(positions)
+    period = 2 * (size - 1)
+    folded = positions % period
+    return np.where(folded < size, folded, period - folded)
+
+
+def reflect_array(data: np.ndarray, indices: list[np.ndarray]) -> np.ndarray:
+    """``data`` read at ``indices`` (one index array per trailing spatial axis)."""
+    lead = data.ndim - len(indices)
+    for axis, index in enumerate(indices):
+        data = np.take(data, index, axis=lead + axis)
+    return data
+
+
 def check_fill_value(node: str, key: Key, value: float, dtype: np.dtype) -> None:
     """Raise SetupError unless ``value`` is exactly representable in ``dtype`` (300 is not a uint8)."""
     if dtype.kind in "ui":
@@ -43,19 +67,22 @@ def check_fill_value(node: str, key: Key, value: float, dtype: np.dtype) -> None
 
 
 class Pad(BatchFilter):
-    """Add a border of ``size`` (world units) around ``key``'s ROI, filled with ``value``.
+    """Add a border of ``size`` (world units) around ``key``'s ROI, filled with ``value`` or mirrored.
 
     Args:
         key: the ArrayKey or GraphKey to pad.
         size: world units per axis to add on each side; ``None`` (for all axes or one) means
             unbounded.
-        value: fill value for arrays; by default 0.
+        mode: ``"constant"`` (fill with ``value``) or ``"reflect"`` (mirror the data at its border
+            without repeating the edge voxel, numpy's "reflect", repeatedly for wide borders).
+        value: fill value for arrays in ``"constant"`` mode; by default 0.
 
     Requires: ``key``.
 
     Updates: ``key`` (its ROI grows by ``size`` on both sides).
 
-    Request: upstream asks only for the part of the request that lies inside the data.
+    Request: upstream asks only for the part of the request that lies inside the data (in
+    ``"reflect"`` mode: the part of the data the mirrored request reads).
 
     Randomness: none.
 
@@ -80,8 +107,13 @@ class Pad(BatchFilter):
     autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
     exact_dependencies = True
 
-    def __init__(self, key: Key, size: Any, value: float | None = None) -> None:
+    def __init__(self, key: Key, size: Any, mode: str = "constant", value: float | None = None) -> None:
         self.key = any_key("Pad", "key", key)
+        if mode not in ("constant", "reflect"):
+            raise ConfigError(
+                f"Pad({key}): mode must be 'constant' or 'reflect', got {mode!r}; pass a fill value as value=..."
+            )
+        self.mode = mode
         if size is None:
             self.size: Coordinate | None = None
         else:
@@ -102,6 +134,12 @@ class Pad(BatchFilter):
                 upstream_array(self.name, self.upstream_spec, self.key)  # type: ignore[arg-type]
         roi = spec.roi
         self._data_roi = roi
+        self._voxel_size = getattr(spec, "voxel_size", None)
+        if self.mode == "reflect" and isinstance(spec, ArraySpec) and not roi.is_bounded():
+            raise SetupError(
+                f"{self.name}: mode='reflect' needs {self.key} bounded upstream to mirror it, got {roi}; "
+                "put Pad right after the source or use mode='constant'."
+            )
         size = self.size if self.size is not None else Coordinate((None,) * roi.dims)
         if len(size) != roi.dims:
             raise SetupError(
@@ -129,6 +167,9 @@ class Pad(BatchFilter):
                 f"{self.name}: {self.key} is requested without a ROI, but its padded ROI may be unbounded; "
                 "request a ROI."
             )
+        if self.mode == "reflect" and isinstance(spec, ArraySpec):
+            deps[self.key] = spec.with_roi(self._mirrored(spec.roi, self._voxel_size)[0])
+            return deps
         inside = spec.roi.intersect(self._data_roi)
         if inside.empty():
             # nothing of the data is needed; ask for one voxel / an empty graph ROI at the border
@@ -136,14 +177,28 @@ class Pad(BatchFilter):
         deps[self.key] = spec.with_roi(inside)
         return deps
 
+    def _mirrored(self, roi: Roi, vs: Coordinate) -> tuple[Roi, list[np.ndarray]]:
+        """The data ROI the mirrored ``roi`` reads, and per axis the voxels of it each output reads."""
+        data = self._data_roi
+        begin, shape = ((roi.begin - data.begin) // vs).ints(), (roi.shape // vs).ints()
+        sizes = (data.shape // vs).ints()
+        full = [reflect_indices(b, b + s, n) for b, s, n in zip(begin, shape, sizes)]
+        low = [int(i.min()) for i in full]
+        high = [int(i.max()) + 1 for i in full]
+        read = Roi(data.begin + Coordinate(low) * vs, Coordinate(h - lo for h, lo in zip(high, low)) * vs)
+        return read, [i - lo for i, lo in zip(full, low)]
+
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         value = batch[self.key]
         roi = request[self.key].roi
         assert roi is not None  # prepare() refused requests without a ROI
         if isinstance(value, Graph):
             return Batch({self.key: value.subset(np.ones(len(value), dtype=bool), value.spec.with_roi(roi))})
-        inside = roi.intersect(value.roi)
         vs = value.voxel_size
+        if self.mode == "reflect":
+            read, indices = self._mirrored(roi, vs)
+            return Batch({self.key: Array(reflect_array(value.crop(read).data, indices), value.spec.with_roi(roi))})
+        inside = roi.intersect(value.roi)
         if inside.empty():
             shape = value.data.shape[: value.data.ndim - roi.dims] + (roi.shape // vs).ints()
             data = np.full(shape, self.value, dtype=value.data.dtype)

@@ -182,3 +182,37 @@ def test_a_value_the_dtype_holds_is_filled_exactly(dtype: Any, value: float) -> 
     out = get(source(np.ones((4, 5), dtype)) + fg.Pad(RAW, (2, 3), value=value), fg.Roi((6, 3), (10, 18))).data
     # world [6:16, 3:21]: one padded voxel before the data on each axis, then the data
     assert out.dtype == dtype and out[0, 0] == dtype(value) and out[1, 1] == 1 and out[0, 3] == dtype(value)
+
+
+def test_reflect_mode_mirrors_the_data_without_repeating_the_edge() -> None:
+    # DATA is the 4 x 5 coordinate image at world [8:16, 6:21], voxel size (2, 3)
+    roi = fg.Roi((2, 0), (18, 21))  # 3 voxels before and 2 after along y, 2 before and 0 after along x
+    out = get(source() + fg.Pad(RAW, (6, 6), mode="reflect"), roi).data
+    rows = [3, 2, 1, 0, 1, 2, 3, 2, 1]  # numpy's reflect: ... 2 1 | 0 1 2 3 | 2 1 ...
+    cols = [2, 1, 0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(out, DATA[np.ix_(rows, cols)])
+    np.testing.assert_array_equal(out, np.pad(DATA, ((3, 2), (2, 0)), mode="reflect"))
+
+
+def test_reflect_mode_reads_only_the_data_the_mirror_needs() -> None:
+    seen = []
+
+    class Spy(fg.BatchFilter):
+        def provide(self, request: fg.BatchRequest) -> fg.Batch:
+            seen.append(request[RAW].roi)
+            return self.upstream.request_batch(request)
+
+    out = get(source() + Spy() + fg.Pad(RAW, (6, 6), mode="reflect"), fg.Roi((4, 6), (4, 6))).data
+    assert seen == [fg.Roi((10, 6), (4, 6))]  # rows -2, -1 mirror rows 2, 1
+    np.testing.assert_array_equal(out, DATA[np.ix_([2, 1], [0, 1])])
+
+
+def test_reflect_wider_than_the_data_keeps_mirroring() -> None:
+    out = get(source() + fg.Pad(RAW, None, mode="reflect"), fg.Roi((8 - 2 * 7, 6), (2 * 15, 3))).data
+    np.testing.assert_array_equal(out[:, 0], np.pad(DATA[:, 0], (7, 4), mode="reflect"))
+
+
+def test_gunpowder_positional_order_and_a_bad_mode() -> None:
+    assert fg.Pad(RAW, (2, 3), "reflect").mode == "reflect"
+    with pytest.raises(fg.ConfigError, match=r"mode must be 'constant' or 'reflect', got 0.5"):
+        fg.Pad(RAW, (2, 3), 0.5)  # type: ignore[arg-type]
