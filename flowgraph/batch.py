@@ -10,7 +10,7 @@ from flowgraph.errors import ConfigError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.observe import Record, as_record, parameters_of
-from flowgraph.profiling import profile_table
+from flowgraph.profiling import ProfilingStats, profile_table
 from flowgraph.specs import SpecMap
 
 Data = Array | Graph
@@ -124,6 +124,11 @@ class Batch(MutableMapping[Key, Data]):
     def records(self, records: list[Record]) -> None:
         self._records = records
         self._timings = None
+
+    @property
+    def profiling_stats(self) -> ProfilingStats:
+        """The timings grouped per node class and phase, with gunpowder's summary methods."""
+        return ProfilingStats.from_records(self._records)
 
     @property
     def profiling(self) -> Timings:

@@ -14,6 +14,8 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 from flowgraph.observe import TIMING_PHASES
 from flowgraph.observe import Record as ObservedRecord
 
@@ -40,6 +42,118 @@ def profile_table(records: Iterable[ObservedRecord | Record]) -> list[dict[str, 
         row = rows.setdefault(node, {"node": node, "prepare": 0.0, "process": 0.0})
         row[phase] = row.get(phase, 0.0) + seconds
     return list(rows.values())
+
+
+class Timing:
+    """One node's time in one phase of one batch, with gunpowder's accessors.
+
+    Records carry durations, not timestamps, so :meth:`span` counts from 0.
+    """
+
+    __slots__ = ("_method", "_name", "_seconds")
+
+    def __init__(self, node_name: str, method_name: str | None, seconds: float) -> None:
+        self._name, self._method, self._seconds = node_name, method_name, seconds
+
+    def elapsed(self) -> float:
+        return self._seconds
+
+    def span(self) -> tuple[float, float]:
+        return 0.0, self._seconds
+
+    def get_node_name(self) -> str:
+        return self._name
+
+    def get_method_name(self) -> str | None:
+        return self._method
+
+
+class TimingSummary:
+    """The timings of one node and phase, for statistics (gunpowder's ``TimingSummary``)."""
+
+    def __init__(self) -> None:
+        self.timings: list[Timing] = []
+        self.times: list[float] = []
+
+    def add(self, timing: Timing) -> None:
+        self.timings.append(timing)
+        self.times.append(timing.elapsed())
+
+    def merge(self, other: TimingSummary) -> None:
+        for timing in other.timings:
+            self.add(timing)
+
+    def counts(self) -> int:
+        return len(self.times)
+
+    def min(self) -> float:
+        return float(np.min(self.times))
+
+    def max(self) -> float:
+        return float(np.max(self.times))
+
+    def mean(self) -> float:
+        return float(np.mean(self.times))
+
+    def median(self) -> float:
+        return float(np.median(self.times))
+
+
+class ProfilingStats:
+    """A batch's timings grouped by (node class name, phase), as gunpowder's ``batch.profiling_stats``.
+
+    Node names are class names, as in gunpowder (``IntensityAugment``, not
+    ``IntensityAugment(RAW)``), so that ``get_timing_summary("IntensityAugment", "process")`` works.
+
+    Example:
+        >>> records = [("Normalize(RAW)", "process", 0.25), ("Normalize(RAW)", "process", 0.75)]
+        >>> stats = ProfilingStats.from_records(records)
+        >>> summary = stats.get_timing_summary("Normalize", "process")
+        >>> summary.counts(), summary.mean(), stats.span_time()
+        (2, 0.5, 1.0)
+    """
+
+    def __init__(self) -> None:
+        self._summaries: dict[tuple[str, str | None], TimingSummary] = {}
+
+    @classmethod
+    def from_records(cls, records: Iterable[ObservedRecord | Record]) -> ProfilingStats:
+        stats = cls()
+        for node, phase, seconds in timings(records):
+            stats.add(Timing(node.split("(", 1)[0], phase, seconds))
+        return stats
+
+    def add(self, timing: Timing) -> None:
+        """Add a Timing, grouped by its node and method names."""
+        key = (timing.get_node_name(), timing.get_method_name())
+        self._summaries.setdefault(key, TimingSummary()).add(timing)
+
+    def merge_with(self, other: ProfilingStats) -> None:
+        """Add the timings of ``other``."""
+        for key, summary in other._summaries.items():
+            self._summaries.setdefault(key, TimingSummary()).merge(summary)
+
+    def get_timing_summaries(self) -> dict[tuple[str, str | None], TimingSummary]:
+        """``(node name, method name) -> TimingSummary``."""
+        return self._summaries
+
+    def get_timing_summary(self, node_name: str, method_name: str | None = None) -> TimingSummary:
+        """The summary of one node and method (RuntimeError, as in gunpowder, if there is none)."""
+        summary = self._summaries.get((node_name, method_name))
+        if summary is None:
+            raise RuntimeError(
+                f"No timing summary for node {node_name}, method {method_name}; there are "
+                f"{sorted(self._summaries, key=str)}."
+            )
+        return summary
+
+    def span(self) -> tuple[float, float]:
+        """From 0 to the summed time of every timing (records carry durations, not timestamps)."""
+        return 0.0, sum(t for summary in self._summaries.values() for t in summary.times)
+
+    def span_time(self) -> float:
+        start, stop = self.span()
+        return stop - start
 
 
 @dataclasses.dataclass(frozen=True)

@@ -74,3 +74,26 @@ def test_every_batch_carries_prepare_and_process_times_of_every_node() -> None:
         ("RandomLocation", "process"),
     ]
     assert all(s >= 0 for _, _, s in batch.profiling)
+
+
+def test_profiling_stats_speaks_gunpowder() -> None:
+    raw = fg.ArrayKey("RAW")
+    data = fg.Array(np.zeros((4, 4), np.uint8), fg.ArraySpec(roi=fg.Roi((0, 0), (4, 4)), voxel_size=(1, 1)))
+    request = fg.BatchRequest(random_seed=0)
+    request[raw] = fg.ArraySpec(roi=fg.Roi((0, 0), (4, 4)))
+    with fg.build(fg.ArraySource(raw, data) + fg.Normalize(raw) + fg.Stack(3)) as p:
+        batch = p.request_batch(request)
+    stats = batch.profiling_stats
+    summaries = stats.get_timing_summaries()
+    assert ("Normalize", "process") in summaries and ("ArraySource", "process") in summaries
+    normalize = stats.get_timing_summary("Normalize", "process")
+    assert normalize.counts() == 3  # once per repetition of the stack
+    times = [s for n, ph, s in batch.profiling if n == "Normalize(RAW)" and ph == "process"]
+    assert normalize.min() == min(times) and normalize.max() == max(times)
+    assert np.isclose(normalize.mean(), np.mean(times)) and np.isclose(normalize.median(), np.median(times))
+    assert np.isclose(stats.span_time(), sum(s for _, _, s in batch.profiling))
+    with pytest.raises(RuntimeError, match="No timing summary for node Pad"):
+        stats.get_timing_summary("Pad", "process")
+    merged = fg.Batch().profiling_stats
+    merged.merge_with(stats)
+    assert merged.get_timing_summary("Normalize", "process").counts() == 3
