@@ -14,6 +14,8 @@ from .graph_source import GraphSource
 from .hdf5_source import Hdf5Source
 from .intensity_augment import IntensityAugment
 from .merge_provider import MergeProvider
+from .mis_alignment import MisAlignment
+from .missing_section import MissingSection
 from .normalize import Normalize
 from .pad import Pad
 from .pre_cache import PreCache
@@ -23,9 +25,12 @@ from .random_location import RandomLocation
 from .random_provider import RandomProvider
 from .random_warp import RandomWarp
 from .reject import Reject
+from .rescale import Rescale
 from .simple_augment import SimpleAugment
 from .snapshot import Snapshot
+from .squeeze import Squeeze
 from .stack import Stack
+from .unsqueeze import Unsqueeze
 
 __all__ = [
     "ArraySource",
@@ -36,6 +41,8 @@ __all__ = [
     "Hdf5Source",
     "IntensityAugment",
     "MergeProvider",
+    "MisAlignment",
+    "MissingSection",
     "Normalize",
     "Pad",
     "PreCache",
@@ -45,7 +52,10 @@ __all__ = [
     "RandomProvider",
     "RandomWarp",
     "Reject",
+    "Rescale",
     "SimpleAugment",
     "Snapshot",
+    "Squeeze",
     "Stack",
+    "Unsqueeze",
 ]

@@ -223,6 +223,10 @@ class SimpleAugment(SpatialAugment):
         displacement: optional ArrayKey under which to provide the applied flip: ``(D, *shape)``
             float32 on the grid of its requested ROI, in world units; the output at voxel centre
             ``x`` shows the input at ``x + displacement[:, x]`` (see :class:`SpatialAugment`).
+        spatial_dims: mirror and transpose only the last ``spatial_dims`` spatial axes (default:
+            all), as ElasticAugment's ``spatial_dims``: ``2`` augments 3-D stacks section by
+            section in-plane (the same as ``mirror_only=transpose_only=(1, 2)``), e.g. for 2-D
+            training on one-section requests. Not in gunpowder 1.4.
 
     Requires: every requested key; all spatial arrays and graphs need the same number of axes.
 
@@ -267,7 +271,11 @@ class SimpleAugment(SpatialAugment):
         transpose_probs: Sequence[float] | Mapping[tuple[int, ...], float] | None = None,
         p: float = 1.0,
         displacement: ArrayKey | None = None,
+        spatial_dims: int | None = None,
     ) -> None:
+        self.spatial_dims = (
+            None if spatial_dims is None else number(_NAME, "spatial_dims", spatial_dims, 1, integer=True)
+        )
         self.mirror_only = _axes("mirror_only", mirror_only)
         self.transpose_only = _axes("transpose_only", transpose_only)
         self.mirror_probs = _mirror_probs(mirror_probs)
@@ -290,7 +298,12 @@ class SimpleAugment(SpatialAugment):
         for param, axes in (("mirror_only", self.mirror_only), ("transpose_only", self.transpose_only)):
             if axes is not None and any(a >= dims for a in axes):
                 raise SetupError(f"{self.name}: {param}={axes} names an axis >= {dims}, the number of spatial axes.")
-        mirror_axes = set(range(dims) if self.mirror_only is None else self.mirror_only)
+        if self.spatial_dims is not None and self.spatial_dims > dims:
+            raise SetupError(
+                f"{self.name}: spatial_dims={self.spatial_dims} exceeds the {dims} spatial axes of the data."
+            )
+        first = 0 if self.spatial_dims is None else dims - self.spatial_dims  # axes before it stay put
+        mirror_axes = {a for a in (range(dims) if self.mirror_only is None else self.mirror_only) if a >= first}
         if isinstance(self.mirror_probs, tuple) and len(self.mirror_probs) != dims:
             raise SetupError(
                 f"{self.name}: mirror_probs has {len(self.mirror_probs)} entries for {dims} spatial axes; "
@@ -302,7 +315,8 @@ class SimpleAugment(SpatialAugment):
             else ((0.5 if self.mirror_probs is None else self.mirror_probs),) * dims
         )
         self._mirror_p = np.asarray([probs[d] if d in mirror_axes else 0.0 for d in range(dims)])
-        self._transpose_dims = tuple(range(dims)) if self.transpose_only is None else tuple(sorted(self.transpose_only))
+        transposed = range(dims) if self.transpose_only is None else sorted(self.transpose_only)
+        self._transpose_dims = tuple(a for a in transposed if a >= first)
         self._perms, self._weights = self._permutations(dims)
         self._check_voxel_sizes(spatial)
         self.announce(spatial)

@@ -18,6 +18,7 @@ Transforms that are smooth maps (affine, per-section shifts, B-spline jitter) ar
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -350,6 +351,75 @@ def map_displacement(m: SeparableMap, roi: Roi, voxel_size: Coordinate) -> np.nd
     return out
 
 
+@dataclasses.dataclass
+class SectionwiseTransform(SpatialTransform):
+    """Runs of sections along axis 0, each through its own in-plane :class:`SmoothTransform`.
+
+    An output section whose centre lies at world ``z`` in ``[starts[r - 1], starts[r])`` goes
+    through ``transforms[r]`` (``starts`` ascending, one fewer than ``transforms``). Every
+    transform must keep axis 0 (shifts, rotations and zooms of the last two axes), so a point
+    stays in its section. Runs that are the identity are copied, the others resampled once.
+    3-D ROIs only. MisAlignment draws these: a slip or a shift of sections, or their rotation.
+
+    Example:
+        >>> shift = SmoothTransform.affine([0.0] * 3, np.eye(3), section_shifts=np.array([[0.0, 0.0, -1.0]]))
+        >>> t = SectionwiseTransform((2.0,), (SmoothTransform.affine([0.0] * 3, np.eye(3)), shift))
+        >>> t.move_points(np.array([[0.5, 0.0, 0.0], [2.5, 0.0, 0.0]]))  # the second section moves
+        array([[0.5, 0. , 0. ],
+               [2.5, 0. , 1. ]])
+    """
+
+    starts: tuple[float, ...]
+    transforms: tuple[SmoothTransform, ...]
+
+    def is_identity(self) -> bool:
+        return all(t.is_identity() for t in self.transforms)
+
+    def runs(self, roi: Roi, voxel_size: Coordinate) -> list[tuple[Roi, SmoothTransform]]:
+        """The output ``roi`` cut along axis 0 into boxes of consecutive sections sharing a transform."""
+        vz = voxel_size.ints()[0]
+        begin, n = roi.begin.ints()[0], roi.shape.ints()[0] // vz
+        which = np.searchsorted(self.starts, begin + (np.arange(n) + 0.5) * vz, side="right")
+        cuts = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), n]
+        return [
+            (Roi((begin + a * vz, *roi.begin[1:]), ((b - a) * vz, *roi.shape[1:])), self.transforms[int(which[a])])
+            for a, b in itertools.pairwise(cuts)
+        ]
+
+    def plan(self, roi: Roi, voxel_size: Coordinate) -> tuple[Roi, Any]:
+        steps = []
+        read: Roi | None = None
+        for box, t in self.runs(roi, voxel_size):
+            m = None if t.is_identity() else separable_map(t, box, voxel_size)
+            needed = box
+            if m is not None:  # in-plane: what the map reads; along axis 0 the run's own sections
+                plane = read_roi(m, voxel_size)
+                needed = Roi((box.begin[0], *plane.begin[1:]), (box.shape[0], *plane.shape[1:]))
+            read = needed if read is None else read.union(needed)
+            steps.append((box, m))
+        assert read is not None
+        return read, steps
+
+    def apply(self, array: Array, roi: Roi, plan: Any) -> Array:
+        parts = [array.crop(box).data if m is None else resample(array, m) for box, m in plan]
+        data = parts[0].copy() if len(parts) == 1 else np.concatenate(parts, axis=array.data.ndim - 3)
+        return Array.trusted(data, array.spec, roi)
+
+    def move_points(self, locations: np.ndarray) -> np.ndarray:
+        out = np.array(locations, dtype=np.float64, copy=True)
+        which = np.searchsorted(self.starts, out[:, 0], side="right")
+        for r, t in enumerate(self.transforms):
+            chosen = which == r
+            if chosen.any() and not t.is_identity():
+                out[chosen] = t.output_points(out[chosen])
+        return out
+
+    def displacement(self, roi: Roi, voxel_size: Coordinate) -> np.ndarray:
+        runs = self.runs(roi, voxel_size)
+        parts = [map_displacement(separable_map(t, box, voxel_size), box, voxel_size) for box, t in runs]
+        return np.concatenate(parts, axis=1)
+
+
 # --------------------------------------------------------------------------------------------------
 # the base node
 # --------------------------------------------------------------------------------------------------
@@ -499,6 +569,7 @@ class SpatialAugment(RandomAugment):
 
 
 __all__ = [
+    "SectionwiseTransform",
     "SmoothTransform",
     "SpatialAugment",
     "SpatialState",

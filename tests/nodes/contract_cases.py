@@ -496,3 +496,64 @@ register(
         ],
     ),
 )
+
+
+# -- issue 11: geometric augmentations and axes ----------------------------------------------------------
+register(
+    "MisAlignment",
+    Case(
+        make=lambda **kw: fg.MisAlignment(**{"displacement": 3, "rotate_ratio": 0.5, "p": 0.9, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        has_p=True,
+        bad_args=[
+            ({"displacement": -1}, "displacement"),
+            ({"displacement": 2.5}, "displacement"),
+            ({"rotate_ratio": 1.5}, "rotate_ratio"),
+            ({"displacement_key": "DISP"}, "displacement"),
+            ({"p": 2}, "p"),
+        ],
+    ),
+)
+register(
+    "Rescale",
+    Case(
+        make=lambda **kw: fg.Rescale(**{"low": 0.7, "high": 1.3, "p": 0.9, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        has_p=True,
+        bad_args=[
+            ({"low": 0}, "low"),
+            ({"low": 1.5, "high": 1.2}, "high"),
+            ({"high": "big"}, "high"),
+            ({"fix_aspect": "yes"}, "fix_aspect"),
+            ({"p": -0.5}, "p"),
+        ],
+    ),
+)
+register(
+    "MissingSection",
+    Case(
+        make=lambda **kw: fg.MissingSection(**{"num_sections": 2, "p": 0.9, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        has_p=True,
+        bad_args=[
+            ({"num_sections": 0}, "num_sections"),
+            ({"num_sections": 1.5}, "num_sections"),
+            ({"p": 1.5}, "p"),
+        ],
+    ),
+)
+register(
+    "Squeeze",
+    Case(
+        make=lambda **kw: fg.Squeeze(**{"arrays": [RAW, LABELS], "axis": 0, **kw}),
+        upstream=lambda: sources() + fg.Unsqueeze([RAW, LABELS]),
+        bad_args=[({"arrays": RAW}, "arrays"), ({"arrays": ["RAW"]}, "arrays"), ({"axis": -1}, "axis")],
+    ),
+)
+register(
+    "Unsqueeze",
+    Case(
+        make=lambda **kw: fg.Unsqueeze(**{"arrays": [RAW, MASK], "axis": 0, **kw}),
+        bad_args=[({"arrays": []}, "arrays"), ({"arrays": [POINTS]}, "arrays"), ({"axis": 0.5}, "axis")],
+    ),
+)
