@@ -8,14 +8,19 @@ if __name__ != "flowgraph.nodes":  # pragma: no cover - guards against a wrong i
 
 from .array_source import ArraySource
 from .crop import Crop
+from .cut_blur import CutBlur
+from .cut_noise import CutNoise
 from .defect_augment import DefectAugment
 from .elastic_augment import ElasticAugment
 from .graph_source import GraphSource
+from .grey_augment import GreyAugment
 from .hdf5_source import Hdf5Source
 from .intensity_augment import IntensityAugment
 from .merge_provider import MergeProvider
 from .mis_alignment import MisAlignment
+from .missing_parts import MissingParts
 from .missing_section import MissingSection
+from .motion_blur import MotionBlur
 from .normalize import Normalize
 from .pad import Pad
 from .pre_cache import PreCache
@@ -31,18 +36,24 @@ from .snapshot import Snapshot
 from .squeeze import Squeeze
 from .stack import Stack
 from .unsqueeze import Unsqueeze
+from .xy_masking import XYMasking
 
 __all__ = [
     "ArraySource",
     "Crop",
+    "CutBlur",
+    "CutNoise",
     "DefectAugment",
     "ElasticAugment",
     "GraphSource",
+    "GreyAugment",
     "Hdf5Source",
     "IntensityAugment",
     "MergeProvider",
     "MisAlignment",
+    "MissingParts",
     "MissingSection",
+    "MotionBlur",
     "Normalize",
     "Pad",
     "PreCache",
@@ -58,4 +69,5 @@ __all__ = [
     "Squeeze",
     "Stack",
     "Unsqueeze",
+    "XYMasking",
 ]

@@ -557,3 +557,58 @@ register(
         bad_args=[({"arrays": []}, "arrays"), ({"arrays": [POINTS]}, "arrays"), ({"axis": 0.5}, "axis")],
     ),
 )
+
+
+# -- issue 11: intensity and artifact nodes ---------------------------------------------------------
+def _intensity_case(cls: Any, bad: list[tuple[dict[str, Any], str]], **defaults: Any) -> Case:
+    return Case(
+        make=lambda **kw: cls(**{"array": RAW, "p": 0.9, **defaults, **kw}),
+        has_p=True,
+        bad_args=[({"array": "RAW"}, "array"), ({"p": 1.5}, "p"), *bad],
+    )
+
+
+register(
+    "CutBlur",
+    _intensity_case(
+        fg.CutBlur,
+        [({"length_ratio": 2.0}, "length_ratio"), ({"down_ratio_min": 9.0}, "down_ratio_min")],
+        length_ratio=0.5,
+    ),
+)
+register(
+    "CutNoise",
+    _intensity_case(fg.CutNoise, [({"mode": "salt"}, "mode"), ({"scale": -1.0}, "scale")], length_ratio=0.5),
+)
+register(
+    "MissingParts",
+    _intensity_case(
+        fg.MissingParts, [({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations")], iterations=3
+    ),
+)
+register(
+    "MotionBlur",
+    _intensity_case(fg.MotionBlur, [({"kernel_size": 4}, "kernel_size"), ({"sections": 0}, "sections")], kernel_size=5),
+)
+register(
+    "GreyAugment",
+    _intensity_case(fg.GreyAugment, [({"mode": "4D"}, "mode"), ({"contrast_factor": -1.0}, "contrast_factor")]),
+)
+register(
+    "XYMasking",
+    _intensity_case(
+        fg.XYMasking,
+        [
+            ({"num_masks_x": (3, 1)}, "num_masks_x"),
+            ({"mask_y_length": -2}, "mask_y_length"),
+            ({"masks": [RAW, "LABELS"]}, "masks"),
+            ({"axes": (-1, -1)}, "axes"),
+            ({"fill_value": "zero"}, "fill_value"),
+        ],
+        num_masks_x=(1, 2),
+        num_masks_y=1,
+        mask_x_length=(2, 4),
+        mask_y_length=3,
+        masks=[LABELS, MASK],
+    ),
+)
