@@ -12,17 +12,21 @@ from flowgraph.batch import Batch
 from flowgraph.coordinate import Coordinate
 from flowgraph.errors import (
     BatchContractError,
+    BatchRequestError,
     ConfigError,
     FlowgraphError,
     NonFiniteError,
     PipelineError,
+    PipelineRequestError,
+    PipelineSetupError,
+    PipelineTeardownError,
     RequestError,
     SetupError,
     UnsatisfiableRequestError,
     WorkerError,
 )
 from flowgraph.graph import Edge, Graph, Node
-from flowgraph.keys import ArrayKey, GraphKey
+from flowgraph.keys import ArrayKey, ArrayKeys, GraphKey, GraphKeys
 from flowgraph.observe import observing, replaying
 from flowgraph.pipeline import Pipeline, build
 from flowgraph.provider import BatchFilter, BatchProvider
@@ -65,12 +69,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Array",
     "ArrayKey",
+    "ArrayKeys",
     "ArraySpec",
     "Batch",
     "BatchContractError",
     "BatchFilter",
     "BatchProvider",
     "BatchRequest",
+    "BatchRequestError",
     "ConfigError",
     "Coordinate",
     "DisplacementField",
@@ -80,9 +86,13 @@ __all__ = [
     "Node",
     "NonFiniteError",
     "GraphKey",
+    "GraphKeys",
     "GraphSpec",
     "Pipeline",
     "PipelineError",
+    "PipelineRequestError",
+    "PipelineSetupError",
+    "PipelineTeardownError",
     "ProviderSpec",
     "RequestError",
     "Roi",

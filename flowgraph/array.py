@@ -98,6 +98,18 @@ class Array:
             raise BatchContractError(f"Array.moved: {roi} has another shape than the array's ROI {self.roi}.")
         return Array.trusted(self.data, self.spec, roi)
 
+    def copy(self) -> Array:
+        """A copy with its own data and spec (gunpowder's ``Array.copy``).
+
+        Example:
+            >>> a = Array(np.zeros((2,)), ArraySpec(roi=Roi((0,), (2,)), voxel_size=(1,)))
+            >>> b = a.copy()
+            >>> b.data[0] = 1
+            >>> a.data.tolist(), b.data.tolist(), b.spec == a.spec
+            ([0.0, 0.0], [1.0, 0.0], True)
+        """
+        return Array.trusted(self.data.copy(), self.spec)
+
     @staticmethod
     def trusted(data: np.ndarray, spec: ArraySpec, roi: Roi | None = None) -> Array:
         """An Array from data and a copy of ``spec`` (with ``roi``), skipping the checks.

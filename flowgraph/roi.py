@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -9,6 +10,34 @@ from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError
 
 SnapMode = Literal["grow", "shrink", "closest"]
+
+
+class _Flag(int):
+    """A bool that can also be called: ``Roi.empty`` is a property as in gunpowder, and older
+    flowgraph code calls it as a method (``roi.empty()``)."""
+
+    __slots__ = ()
+
+    def __call__(self) -> bool:
+        return self is _TRUE
+
+    def __repr__(self) -> str:
+        return "True" if self is _TRUE else "False"
+
+    __str__ = __repr__
+
+
+class _Count(int):
+    """An int that can also be called: ``Roi.size`` is a property as in gunpowder, and older
+    flowgraph code calls it as a method (``roi.size()``)."""
+
+    __slots__ = ()
+
+    def __call__(self) -> int:
+        return int(self)
+
+
+_TRUE, _FALSE = _Flag(1), _Flag(0)
 
 
 def _coordinate(value: Any, name: str) -> Coordinate:
@@ -39,9 +68,10 @@ class Roi:
             raise ConfigError(f"Roi: offset {tuple(off)} and shape {tuple(shp)} have different numbers of axes.")
         if any(s is not None and s < 0 for s in shp):
             raise ConfigError(f"Roi: shape {tuple(shp)} has a negative extent; use a shape >= 0.")
-        # an axis is unbounded as a whole: no offset or no shape means (-inf, inf)
-        off = Coordinate(None if s is None else o for o, s in zip(off, shp))
-        shp = Coordinate(None if o is None else s for o, s in zip(off, shp))
+        if None in off or None in shp:
+            # an axis is unbounded as a whole: no offset or no shape means (-inf, inf)
+            off = Coordinate([None if s is None else o for o, s in zip(off, shp)])
+            shp = Coordinate([None if o is None else s for o, s in zip(off, shp)])
         self._offset = off
         self._shape = shp
 
@@ -75,13 +105,60 @@ class Roi:
         return tuple(None if o is None or s is None else (o, o + s) for o, s in zip(self._offset, self._shape))
 
     def is_bounded(self) -> bool:
-        return self._shape.is_bounded()
+        return None not in self._shape
 
-    def empty(self) -> bool:
-        return any(s == 0 for s in self._shape)
+    @property
+    def unbounded(self) -> bool:
+        """True if some axis is unbounded (gunpowder's name; ``not roi.is_bounded()``)."""
+        return None in self._shape
 
-    def size(self) -> int:
-        return self._shape.product()
+    @property
+    def empty(self) -> _Flag:
+        """True if the Roi has no volume (a zero extent on some axis).
+
+        A property, as in gunpowder (``if roi.empty:``); ``roi.empty()`` gives the same answer.
+        """
+        return _TRUE if 0 in self._shape else _FALSE
+
+    @property
+    def size(self) -> _Count | None:
+        """The volume in world units cubed; None if the Roi is unbounded (as in gunpowder).
+
+        A property, as in gunpowder; ``roi.size()`` gives the same number for a bounded Roi.
+        """
+        if None in self._shape:
+            return None
+        return _Count(math.prod(self._shape))  # type: ignore[arg-type]
+
+    # gunpowder's getters
+    def get_offset(self) -> Coordinate:
+        return self._offset
+
+    def get_begin(self) -> Coordinate:
+        return self._offset
+
+    def get_shape(self) -> Coordinate:
+        return self._shape
+
+    def get_end(self) -> Coordinate:
+        return self.end
+
+    def get_center(self) -> Coordinate:
+        return self.center
+
+    def get_size(self) -> int | None:
+        size = self.size
+        return None if size is None else int(size)
+
+    def get_bounding_box(self) -> tuple[slice, ...]:
+        """The same as :meth:`to_slices`."""
+        return self.to_slices()
+
+    def copy(self) -> Roi:
+        """An equal Roi (a Roi is immutable, so sharing one is just as safe)."""
+        new = object.__new__(Roi)
+        new._offset, new._shape = self._offset, self._shape
+        return new
 
     # -- set operations -----------------------------------------------------------------------
     def _check_dims(self, other: Roi, what: str) -> None:
@@ -90,13 +167,24 @@ class Roi:
         if other.dims != self.dims:
             raise ConfigError(f"Roi.{what}: cannot combine a {self.dims}-D {self} with a {other.dims}-D {other}.")
 
-    def contains(self, other: Roi | Iterable[int]) -> bool:
-        """True if ``other`` (a Roi or a point) lies inside; an empty Roi is inside anything."""
+    def contains(self, other: Roi | Iterable[float]) -> bool:
+        """True if ``other`` lies inside; an empty Roi is inside anything.
+
+        ``other`` is a Roi or a point: a Coordinate, or any sequence or 1-D numpy array of numbers,
+        integers or not (a graph node's location), compared as it is: ``begin <= p < end``.
+        """
         if not isinstance(other, Roi):
-            point = Coordinate(other)
+            if isinstance(other, str) or not isinstance(other, Iterable):
+                raise ConfigError(f"Roi.contains: expected a Roi or a point, got {other!r}.")
+            point = tuple(other)
             if len(point) != self.dims:
-                raise ConfigError(f"Roi.contains: the point {tuple(point)} is not {self.dims}-D like {self}.")
-            return all(axis is None or axis[0] <= p < axis[1] for axis, p in zip(self.bounds(), point.ints()))
+                raise ConfigError(f"Roi.contains: the point {point} is not {self.dims}-D like {self}.")
+            for b, s, p in zip(self._offset, self._shape, point):
+                if b is None or s is None:
+                    continue
+                if p is None or not b <= p < b + s:
+                    return False
+            return True
         self._check_dims(other, "contains")
         if 0 in other._shape:
             return True
@@ -110,7 +198,7 @@ class Roi:
 
     def intersects(self, other: Roi) -> bool:
         self._check_dims(other, "intersects")
-        return not self.intersect(other).empty()
+        return not self.intersect(other).empty
 
     def intersect(self, other: Roi) -> Roi:
         """The common part; an empty Roi (shape 0 on some axis) when there is none."""
@@ -131,9 +219,9 @@ class Roi:
     def union(self, other: Roi) -> Roi:
         """The smallest Roi containing both (empty Rois are ignored)."""
         self._check_dims(other, "union")
-        if self.empty():
+        if 0 in self._shape:
             return other
-        if other.empty():
+        if 0 in other._shape:
             return self
         begin: list[int | None] = []
         end: list[int | None] = []

@@ -97,16 +97,49 @@ class ArraySpec:
                 setattr(new, f.name, value)
         return new
 
+    def update_with(self, spec: ArraySpec) -> None:
+        """Merge ``spec`` into this spec in place, as gunpowder's ``update_with``: the ROI becomes the
+        union of both, every other field that ``spec`` sets (not None) is taken from it, and
+        ``nonspatial`` is always taken from it.
+
+        Example:
+            >>> spec = ArraySpec(roi=Roi((0, 0), (4, 4)), voxel_size=(1, 1))
+            >>> spec.update_with(ArraySpec(roi=Roi((2, 2), (4, 4)), dtype="uint8"))
+            >>> spec.roi, spec.voxel_size, spec.dtype
+            (Roi([0:6, 0:6]), Coordinate(1, 1), dtype('uint8'))
+        """
+        if not isinstance(spec, ArraySpec):
+            raise ConfigError(f"ArraySpec.update_with: expected an ArraySpec, got {type(spec).__name__}.")
+        if spec.roi is not None:
+            self.roi = spec.roi if self.roi is None else self.roi.union(spec.roi)
+        for name in ("voxel_size", "interpolatable", "dtype"):
+            value = getattr(spec, name)
+            if value is not None:
+                setattr(self, name, value)
+        self.nonspatial = spec.nonspatial
+
 
 @dataclasses.dataclass(eq=True)
 class GraphSpec:
-    """What is known about a graph: the region its points lie in and whether edges are directed."""
+    """What is known about a graph: the region its points lie in and whether edges are directed.
+
+    ``dtype`` is the dtype of the point locations: flowgraph stores them as float64 (gunpowder's
+    default is float32); any float dtype is accepted and recorded.
+    """
 
     roi: Roi | None = None
     directed: bool | None = None
+    dtype: np.dtype = dataclasses.field(default=np.dtype(np.float64), repr=False)
 
     def __post_init__(self) -> None:
         self.roi = _roi_or_none("GraphSpec", self.roi)
+        if not isinstance(self.dtype, np.dtype):
+            try:
+                self.dtype = np.dtype(self.dtype)
+            except TypeError as e:
+                raise ConfigError(f"GraphSpec: dtype {self.dtype!r} is not a numpy dtype.") from e
+        if self.dtype.kind != "f":
+            raise ConfigError(f"GraphSpec: dtype must be a float dtype (of the point locations), got {self.dtype}.")
 
     def copy(self) -> GraphSpec:
         """A shallow copy (the fields are immutable values): no re-validation."""
@@ -129,6 +162,17 @@ class GraphSpec:
         if other.directed is not None:
             new.directed = other.directed
         return new
+
+    def update_with(self, spec: GraphSpec) -> None:
+        """Merge ``spec`` into this spec in place, as gunpowder's ``update_with``: the ROI becomes the
+        union of both; ``directed`` and ``dtype`` are taken from ``spec`` where it sets them."""
+        if not isinstance(spec, GraphSpec):
+            raise ConfigError(f"GraphSpec.update_with: expected a GraphSpec, got {type(spec).__name__}.")
+        if spec.roi is not None:
+            self.roi = spec.roi if self.roi is None else self.roi.union(spec.roi)
+        if spec.directed is not None:
+            self.directed = spec.directed
+        self.dtype = spec.dtype
 
 
 Spec = ArraySpec | GraphSpec
@@ -197,11 +241,42 @@ class SpecMap(MutableMapping[Key, Spec]):
     def get(self, key: Key, default: Any = None) -> Any:
         return self._specs.get(key, default)
 
-    def array_specs(self) -> dict[ArrayKey, ArraySpec]:
-        return {k: s for k, s in self._specs.items() if isinstance(k, ArrayKey)}  # type: ignore[misc]
+    @property
+    def array_specs(self) -> SpecsOfKind[ArrayKey, ArraySpec]:
+        """The array keys and their specs: a live dict-like view, as gunpowder's ``array_specs``
+        (``spec.array_specs[key] = ...`` writes through). Calling it, ``array_specs()``, gives a
+        plain dict."""
+        return SpecsOfKind(self, ArrayKey)
 
-    def graph_specs(self) -> dict[GraphKey, GraphSpec]:
-        return {k: s for k, s in self._specs.items() if isinstance(k, GraphKey)}  # type: ignore[misc]
+    @property
+    def graph_specs(self) -> SpecsOfKind[GraphKey, GraphSpec]:
+        """The graph keys and their specs: a live dict-like view (see :attr:`array_specs`)."""
+        return SpecsOfKind(self, GraphKey)
+
+    def get_total_roi(self) -> Roi | None:
+        """The union of all ROIs (None if there are none), as in gunpowder."""
+        return self.total_roi()
+
+    def get_common_roi(self) -> Roi | None:
+        """The intersection of all ROIs (None if there are none), as in gunpowder."""
+        common = None
+        for spec in self._specs.values():
+            if spec.roi is not None:
+                common = spec.roi if common is None else common.intersect(spec.roi)
+        return common
+
+    def get_lcm_voxel_size(self, array_keys: Iterable[ArrayKey] | None = None) -> Coordinate | None:
+        """The least common multiple of the voxel sizes of ``array_keys`` (default: every array).
+
+        None if there are no such arrays or none has a voxel size, as in gunpowder.
+        """
+        keys = [k for k in self._specs if isinstance(k, ArrayKey)] if array_keys is None else list(array_keys)
+        lcm = None
+        for key in keys:
+            voxel_size = self[key].voxel_size
+            if voxel_size is not None:
+                lcm = voxel_size if lcm is None else lcm.lcm(voxel_size)
+        return lcm
 
     def total_roi(self) -> Roi | None:
         """The union of all spatial ROIs (None if there are none)."""
@@ -237,6 +312,61 @@ class SpecMap(MutableMapping[Key, Spec]):
         for key, spec in self._specs.items():
             lines.append(f"  {key}: {spec},")
         return "\n".join(lines) + ")"
+
+
+K = TypeVar("K", ArrayKey, GraphKey)
+V = TypeVar("V", ArraySpec, GraphSpec)
+
+
+class SpecsOfKind(MutableMapping[K, V]):
+    """The array (or graph) entries of a ProviderSpec or BatchRequest, as a live mapping.
+
+    Reading, setting and deleting go to the underlying spec map (setting checks the spec's type);
+    calling the view returns a plain dict of its entries.
+    """
+
+    __slots__ = ("_kind", "_owner")
+
+    def __init__(self, owner: SpecMap, kind: type) -> None:
+        self._owner = owner
+        self._kind = kind
+
+    def __getitem__(self, key: K) -> V:
+        if not isinstance(key, self._kind):
+            raise KeyError(key)
+        return self._owner[key]  # type: ignore[return-value]
+
+    def __setitem__(self, key: K, spec: V) -> None:
+        if not isinstance(key, self._kind):
+            raise ConfigError(f"{type(self._owner).__name__}: expected a {self._kind.__name__}, got {key!r}.")
+        self._owner[key] = spec
+
+    def __delitem__(self, key: K) -> None:
+        if not isinstance(key, self._kind):
+            raise KeyError(key)
+        del self._owner[key]
+
+    def __iter__(self) -> Iterator[K]:
+        kind = self._kind
+        return (k for k in self._owner._specs if isinstance(k, kind))  # type: ignore[misc]
+
+    def __len__(self) -> int:
+        kind = self._kind
+        return sum(1 for k in self._owner._specs if isinstance(k, kind))
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, self._kind) and key in self._owner._specs
+
+    def __call__(self) -> dict[K, V]:
+        kind = self._kind
+        return {k: s for k, s in self._owner._specs.items() if isinstance(k, kind)}  # type: ignore[misc]
+
+    def copy(self) -> dict[K, V]:
+        """A plain dict of the entries (the specs themselves are shared)."""
+        return self()
+
+    def __repr__(self) -> str:
+        return repr(self())
 
 
 class ProviderSpec(SpecMap):

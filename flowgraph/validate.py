@@ -8,7 +8,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from flowgraph.coordinate import Coordinate
+from flowgraph.coordinate import Coordinate, integral_coordinate
 from flowgraph.errors import ConfigError, NonFiniteError, SetupError
 from flowgraph.keys import ArrayKey, GraphKey, Key
 from flowgraph.specs import ArraySpec, ProviderSpec
@@ -99,7 +99,7 @@ def per_axis(node: str, param: str, value: Any, dims: int | None = None, low: fl
 
 def coordinate(node: str, param: str, value: Any, positive: bool = False) -> Coordinate:
     try:
-        c = Coordinate(value)
+        c = integral_coordinate(value)  # strict: no truncation of a fractional size
     except (ConfigError, TypeError) as e:
         raise ConfigError(f"{node}: {param} must be a sequence of integers, got {value!r}.") from e
     if positive and any(v is None or v <= 0 for v in c):

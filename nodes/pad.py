@@ -8,7 +8,7 @@ import numpy as np
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
-from flowgraph.coordinate import Coordinate
+from flowgraph.coordinate import Coordinate, integral_coordinate
 from flowgraph.errors import ConfigError, RequestError, SetupError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey, Key
@@ -118,7 +118,7 @@ class Pad(BatchFilter):
             self.size: Coordinate | None = None
         else:
             try:
-                self.size = Coordinate(size)
+                self.size = integral_coordinate(size)  # strict: a fractional size is a mistake
             except (ConfigError, TypeError) as e:
                 raise ConfigError(f"Pad({key}): size must be a sequence of integers or None, got {size!r}.") from e
             if any(s is not None and s < 0 for s in self.size):

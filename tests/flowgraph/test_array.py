@@ -126,3 +126,15 @@ def test_crop_matches_the_coordinates_for_any_grid_aligned_roi(
         size.append(s * v)
     roi = Roi(begin, size)
     np.testing.assert_array_equal(a.crop(roi).data, expected_crop(roi, a.roi, voxel_size))
+
+
+def test_copy_has_its_own_data_and_spec() -> None:
+    spec = ArraySpec(roi=Roi((0, 4), (4, 8)), voxel_size=(2, 2), interpolatable=True)
+    array = Array(np.arange(8, dtype=np.uint16).reshape(2, 4), spec)
+    copy = array.copy()
+    assert copy is not array and copy.data is not array.data and copy.spec is not array.spec
+    np.testing.assert_array_equal(copy.data, array.data)
+    assert copy.spec == array.spec and copy.data.dtype == np.uint16
+    copy.data[0, 0] = 100
+    copy.spec.interpolatable = False
+    assert array.data[0, 0] == 0 and array.spec.interpolatable is True

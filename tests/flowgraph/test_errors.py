@@ -57,6 +57,34 @@ def test_hierarchy() -> None:
     assert set(errors.__all__) <= set(dir(fg))
 
 
+def test_gunpowder_names_are_bases_of_the_typed_errors() -> None:
+    # gunpowder wraps setup failures in PipelineSetupError and request failures in BatchRequestError
+    # (per node) and PipelineRequestError (per pipeline); flowgraph's typed errors derive from them
+    assert issubclass(errors.SetupError, errors.PipelineSetupError)
+    served = (errors.RequestError, errors.UnsatisfiableRequestError, errors.BatchContractError)
+    for cls in (*served, errors.NonFiniteError, errors.WorkerError):
+        assert issubclass(cls, errors.PipelineRequestError) and issubclass(cls, errors.BatchRequestError)
+        assert not issubclass(cls, errors.PipelineSetupError)
+    for cls in (errors.ConfigError, errors.PipelineError):
+        assert not issubclass(cls, (errors.PipelineRequestError, errors.BatchRequestError, errors.PipelineSetupError))
+    for name in ("PipelineSetupError", "PipelineRequestError", "BatchRequestError", "PipelineTeardownError"):
+        assert issubclass(getattr(fg, name), errors.FlowgraphError)
+
+
+def test_a_gunpowder_except_clause_catches_an_engine_error_but_not_a_users_exception() -> None:
+    pipeline = array_source(RAW, (4, 4), (1, 1)) + Context(RAW, 1, 0) + Recorder(RAW)
+    with fg.build(pipeline) as p, pytest.raises(fg.PipelineRequestError, match="outside the provided ROI"):
+        p.request_batch(request())
+    original = ValueError("a bug in a user's node")
+    pipeline = array_source(RAW, (4, 4), (1, 1)) + Explode("process", original) + Recorder(RAW)
+    with fg.build(pipeline) as p, pytest.raises(ValueError, match="a bug") as info:
+        try:
+            p.request_batch(request())
+        except fg.PipelineRequestError:  # pragma: no cover (must not catch it)
+            pytest.fail("flowgraph does not wrap other exceptions")
+    assert info.value is original
+
+
 @pytest.mark.parametrize(
     ("phase", "verb"),
     [("prepare", "prepared"), ("process", "processed")],
