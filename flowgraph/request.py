@@ -36,7 +36,7 @@ class BatchRequest(SpecMap):
         >>> request = BatchRequest(random_seed=1)
         >>> request.add(raw, (80, 40), voxel_size=(40, 4))
         >>> request[raw].roi
-        Roi([-40:40, -20:20])
+        Roi([0:80, 0:40])
     """
 
     def __init__(self, specs: Any = None, random_seed: int | None = None) -> None:
@@ -48,7 +48,7 @@ class BatchRequest(SpecMap):
         ):
             raise ConfigError(f"BatchRequest: random_seed must be an int in [0, 2**63), got {random_seed!r}.")
         self.random_seed: int | None = None if random_seed is None else int(random_seed)
-        # keys whose ROI was centred by add() without a voxel size; the pipeline snaps them
+        # keys whose ROI add() placed without knowing the voxel size; the pipeline snaps them
         self._centred: set[Key] = set()
 
     def add(
@@ -58,16 +58,28 @@ class BatchRequest(SpecMap):
         voxel_size: Iterable[int] | None = None,
         directed: bool | None = None,
     ) -> None:
-        """Request ``key`` with a ROI of ``shape`` (world units) centred on the origin.
+        """Request ``key`` with a ROI of ``shape`` (world units), centred on the other ROIs.
 
-        The offset is ``-(shape // 2)`` floored onto the voxel grid, so requests of different
-        sizes share (up to one voxel) a centre, as in gunpowder. Without ``voxel_size`` the
-        pipeline snaps the offset onto the array's grid when the request is made.
+        As in gunpowder, the new ROI starts at the origin and then every ROI of the request (of
+        the same number of axes) is moved so that its centre is the centre of their union: ROIs
+        added with ``add`` share a centre, and the largest one starts at the origin. flowgraph
+        then floors each moved array ROI's offset onto its voxel grid: here with ``voxel_size``
+        (or the voxel size its spec already has), otherwise in the pipeline when the request is
+        made, with the voxel size the pipeline provides. A ROI can so lie up to one voxel below
+        the common centre; gunpowder leaves it off the grid.
+
+        Example:
+            >>> raw, labels = ArrayKey("RAW"), ArrayKey("LABELS")
+            >>> request = BatchRequest()
+            >>> request.add(raw, (100, 100))
+            >>> request.add(labels, (40, 40), voxel_size=(4, 4))
+            >>> request[raw].roi, request[labels].roi
+            (Roi([0:100, 0:100]), Roi([28:68, 28:68]))
         """
         shp = Coordinate(shape)
         if not shp.is_bounded() or any(s <= 0 for s in shp.ints()):
             raise ConfigError(f"BatchRequest.add({key}): shape must be positive integers, got {tuple(shp)}.")
-        offset = -(shp // 2)
+        origin = Coordinate((0,) * len(shp))
         if isinstance(key, ArrayKey):
             vs = None if voxel_size is None else Coordinate(voxel_size)
             if vs is not None:
@@ -75,24 +87,50 @@ class BatchRequest(SpecMap):
                     raise ConfigError(
                         f"BatchRequest.add({key}): voxel_size must be {len(shp)} positive integers, got {voxel_size!r}."
                     )
-                if shp % vs != Coordinate((0,) * len(shp)):
+                if shp % vs != origin:
                     raise ConfigError(
                         f"BatchRequest.add({key}): shape {shp} is not a multiple of voxel_size {vs}; "
                         "give the shape in world units (voxels * voxel_size)."
                     )
-                offset = (offset // vs) * vs
-            self[key] = ArraySpec(roi=Roi(offset, shp), voxel_size=vs)
-            if vs is None:
-                self._centred.add(key)
+            self[key] = ArraySpec(roi=Roi(origin, shp), voxel_size=vs)
         elif isinstance(key, GraphKey):
-            self[key] = GraphSpec(roi=Roi(offset, shp), directed=directed)
+            self[key] = GraphSpec(roi=Roi(origin, shp), directed=directed)
         else:
             raise ConfigError(f"BatchRequest.add: key must be an ArrayKey or GraphKey, got {key!r}.")
+        self._centre_rois(key, len(shp))
+
+    def _centre_rois(self, added: Key, dims: int) -> None:
+        """Centre every ``dims``-D ROI on the centre of their union (gunpowder's rule), on the grid."""
+        specs = [
+            (key, spec)
+            for key, spec in self.items()
+            if spec.roi is not None and spec.roi.dims == dims and not (isinstance(spec, ArraySpec) and spec.nonspatial)
+        ]
+        total = None
+        for _, spec in specs:
+            total = spec.roi if total is None else total.union(spec.roi)  # type: ignore[arg-type]
+        assert total is not None  # the added ROI is one of them
+        centre = total.center
+        for key, spec in specs:
+            roi = spec.roi
+            assert roi is not None
+            offset = Coordinate(
+                o if c is None or s is None else c - s // 2 for o, s, c in zip(roi.offset, roi.shape, centre)
+            )
+            vs = spec.voxel_size if isinstance(spec, ArraySpec) else None
+            if vs is not None:
+                offset = offset - offset % vs  # floored onto the grid
+            if offset != roi.offset:  # a new spec: the caller may share the old one elsewhere
+                self._specs[key] = spec.with_roi(Roi(offset, roi.shape))
+            if isinstance(spec, ArraySpec) and vs is None and (key == added or offset != roi.offset):
+                self._centred.add(key)
 
     def is_centred(self, key: Key) -> bool:
         return key in self._centred
 
     def __setitem__(self, key: Key, spec: Any) -> None:
+        if isinstance(spec, Roi):  # gunpowder's ``deps[key] = roi``: a spec with just that ROI
+            spec = ArraySpec(roi=spec) if isinstance(key, ArrayKey) else GraphSpec(roi=spec)
         super().__setitem__(key, spec)
         if hasattr(self, "_centred"):
             self._centred.discard(key)

@@ -213,7 +213,7 @@ class RandomLocation(BatchFilter):
         >>> with fg.build(source + fg.RandomLocation()) as p:
         ...     batch = p.request_batch(request)
         >>> batch[raw].spec.roi, batch[raw].data.shape
-        (Roi([-2:2, -2:2]), (4, 4))
+        (Roi([0:4, 0:4]), (4, 4))
     """
 
     autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)

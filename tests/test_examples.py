@@ -47,4 +47,4 @@ def test_hdf5_sampling_keeps_its_file_with_out(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "sample.h5").is_file()
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith("sampled 2 batches in ")
-    assert "RAW (8, 48, 48) float32 at [-160:160, -96:96, -96:96]" in lines[2]
+    assert "RAW (8, 48, 48) float32 at [0:320, 0:192, 0:192]" in lines[2]
