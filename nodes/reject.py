@@ -25,8 +25,14 @@ class Reject(BatchFilter):
     """Reject batches with too little mask (or no point) and ask upstream again.
 
     Args:
-        mask: ArrayKey of the mask; a batch needs ``min_masked`` of it non-zero.
-        min_masked: the fraction of the mask window that must be non-zero.
+        mask: ArrayKey of the mask; a batch needs ``min_masked`` of it non-zero (and/or
+            ``min_count`` non-zero voxels).
+        min_masked: the fraction of the mask window that must be non-zero (default 0.5, or 0 when
+            only ``min_count`` is given).
+        min_count: the number of non-zero mask voxels a batch needs; given alone it is the only
+            criterion. pytorch_connectomics' ``REJECT_SAMPLING: {SIZE_THRES: 1000, P: 0.95}`` is
+            ``Reject(labels, min_count=1000, reject_probability=0.95)``, its valid-mask ratio
+            ``Reject(valid_mask, min_masked=0.5)``.
         ensure_nonempty: GraphKey; a batch needs at least one of its points.
         reject_probability: probability with which a failing batch is rejected (else kept).
         max_attempts: how many batches to try before giving up with an error.
@@ -66,16 +72,21 @@ class Reject(BatchFilter):
     def __init__(
         self,
         mask: ArrayKey | None = None,
-        min_masked: float = 0.5,
+        min_masked: float | None = None,
         ensure_nonempty: GraphKey | None = None,
         reject_probability: float = 1.0,
         max_attempts: int = 1000,
+        min_count: int | None = None,
     ) -> None:
         self.mask = array_key("Reject", "mask", mask, optional=True)
         self.ensure_nonempty = graph_key("Reject", "ensure_nonempty", ensure_nonempty, optional=True)
         if self.mask is None and self.ensure_nonempty is None:
             raise ConfigError("Reject: give mask=ArrayKey and/or ensure_nonempty=GraphKey; there is nothing to check.")
-        self.min_masked = probability("Reject", "min_masked", min_masked)
+        self.min_count = None if min_count is None else number("Reject", "min_count", min_count, 0, integer=True)
+        if self.min_count is not None and self.mask is None:
+            raise ConfigError("Reject: min_count counts mask voxels; give mask=ArrayKey too.")
+        default = 0.5 if self.min_count is None else 0.0
+        self.min_masked = probability("Reject", "min_masked", default if min_masked is None else min_masked)
         self.reject_probability = probability("Reject", "reject_probability", reject_probability)
         self.max_attempts = number("Reject", "max_attempts", max_attempts, 1, integer=True)
 
@@ -114,17 +125,20 @@ class Reject(BatchFilter):
         upstream_request = self.negotiate(request).upstream[0][0]
         seed = request.random_seed if request.random_seed is not None else 0
         best = 0.0
+        best_count = 0
         spent = 0.0
         for attempt in range(self.max_attempts):
             attempt_seed = seed if attempt == 0 else derive_seed(seed, self._position, attempt)
             upstream_request.random_seed = attempt_seed
             batch = self.upstream.request_batch(upstream_request)
             t0 = time.perf_counter()
-            fraction = 1.0
+            fraction, count = 1.0, 0
             if self.mask is not None:
-                fraction = masked_fraction(batch[self.mask].data)
-                best = max(best, fraction)
-            ok = fraction >= self.min_masked
+                data = batch[self.mask].data
+                count = int(np.count_nonzero(data))
+                fraction = count / data.size if data.size else 0.0
+                best, best_count = max(best, fraction), max(best_count, count)
+            ok = fraction >= self.min_masked and (self.min_count is None or count >= self.min_count)
             if self.ensure_nonempty is not None:
                 ok = ok and len(batch[self.ensure_nonempty]) > 0
             if not ok and self.reject_probability < 1.0:
@@ -134,8 +148,11 @@ class Reject(BatchFilter):
                 batch.profiling.append((self.name, "process", spent))
                 return batch
         what = f"< {self.min_masked:.0%} masked voxels (best {best:.0%})" if self.mask is not None else ""
+        if self.min_count is not None:
+            what = f"{what} or < {self.min_count} mask voxels (best {best_count})"
         if self.ensure_nonempty is not None:
             what = (what + " or " if what else "") + f"no point of {self.ensure_nonempty}"
         raise UnsatisfiableRequestError(
-            f"{self.name}: {self.max_attempts} consecutive batches had {what}; lower min_masked or check the mask."
+            f"{self.name}: {self.max_attempts} consecutive batches had {what}; "
+            "lower min_masked/min_count or check the mask."
         )

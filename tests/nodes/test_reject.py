@@ -172,3 +172,47 @@ def test_masked_fraction() -> None:
     assert masked_fraction(np.array([0, 2, 0, 5])) == 0.5
     assert masked_fraction(np.zeros((0, 3))) == 0.0
     assert masked_fraction(np.ones((2, 3), bool)) == 1.0
+
+
+# -- min_count (issue 11): pytorch_connectomics' SIZE_THRES ------------------------------------------
+def test_min_count_alone_is_the_only_criterion() -> None:
+    on = np.zeros(N, bool)
+    on[8:11] = True  # 3 mask voxels: a 4-voxel window holds at most 3 (75%), often 1 or 2
+    pipeline, _ = upstream(on)
+    with fg.build(pipeline + fg.Reject(mask=MASK, min_count=3)) as p:
+        for seed in range(10):
+            assert int(np.count_nonzero(p.request_batch(request(seed, mask=True))[MASK].data)) >= 3
+    pipeline, _ = upstream(on)
+    with fg.build(pipeline + fg.Reject(mask=MASK, min_count=1)) as p:  # 25% of the window is enough
+        counts = {int(np.count_nonzero(p.request_batch(request(seed, mask=True))[MASK].data)) for seed in range(20)}
+    assert min(counts) >= 1 and 1 in counts
+    assert fg.Reject(mask=MASK, min_count=5).min_masked == 0.0 and fg.Reject(mask=MASK).min_masked == 0.5
+
+
+def test_min_count_with_min_masked_needs_both_and_the_error_names_the_best() -> None:
+    on = np.zeros(N, bool)
+    on[8:11] = True
+    pipeline, _ = upstream(on)
+    reject = fg.Reject(mask=MASK, min_count=3, min_masked=0.8, max_attempts=30)
+    with (
+        fg.build(pipeline + reject) as p,
+        pytest.raises(fg.UnsatisfiableRequestError, match=r"< 3 mask voxels \(best 3\)"),
+    ):
+        p.request_batch(request(0))
+
+
+def test_min_count_with_reject_probability_keeps_some_failing_batches() -> None:
+    on = np.zeros(N, bool)
+    on[0] = True
+    pipeline, _ = upstream(on)
+    with fg.build(pipeline + fg.Reject(mask=MASK, min_count=1000, reject_probability=0.5)) as p:
+        kept = [int(np.count_nonzero(p.request_batch(request(seed, mask=True))[MASK].data)) for seed in range(10)]
+    assert all(k < 1000 for k in kept)  # every batch fails SIZE_THRES and is kept with probability 0.5
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [({"min_count": -1}, "min_count"), ({"min_count": 2.5}, "min_count")])
+def test_min_count_bad_values(kwargs: dict[str, Any], param: str) -> None:
+    with pytest.raises(fg.ConfigError, match=param):
+        fg.Reject(mask=MASK, **kwargs)
+    with pytest.raises(fg.ConfigError, match="give mask"):
+        fg.Reject(ensure_nonempty=POINTS, min_count=3)
