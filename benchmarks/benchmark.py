@@ -164,6 +164,30 @@ def fg_cremi_stack(cfg: Config) -> Any:
     return fg_cremi(cfg) + fg.PreCache(cache_size=2 * n, num_workers=n) + fg.Stack(n)
 
 
+# one augmentation at a time on the CREMI request (raw 84 x 268 x 268 float32 after Normalize, labels and
+# mask 56^3): per-node ms from the profile; append (variant name, factory) pairs for more nodes
+def _geometry_nodes() -> dict[str, Callable[[], Any]]:
+    import flowgraph as fg
+
+    return {
+        "MisAlignment": lambda: fg.MisAlignment(displacement=16, p=1.0),
+        "MisAlignment_rotate": lambda: fg.MisAlignment(displacement=16, rotate_ratio=1.0, p=1.0),
+        "Rescale": lambda: fg.Rescale(p=1.0),
+        "MissingSection": lambda: fg.MissingSection(p=1.0),
+    }
+
+
+def fg_node(cfg: Config, name: str) -> Any:
+    """io + Normalize + one augmentation node (p=1) from ``NODE_FACTORIES``."""
+    import flowgraph as fg
+    from flowgraph.recipes import MASK, RAW
+
+    return _fg_source(cfg) + fg.Normalize(RAW) + fg.RandomLocation(min_masked=0.5, mask=MASK) + NODE_FACTORIES[name]()
+
+
+NODE_FACTORIES: dict[str, Callable[[], Any]] = {}
+
+
 def _noop_pipeline(n: int) -> tuple[Any, Any]:
     import flowgraph as fg
 
@@ -330,6 +354,11 @@ VARIANTS = [
         warmup=lambda c: 1,
         batches=lambda c: 2 * c.gunpowder_batches,
     ),
+]
+NODE_FACTORIES.update(_geometry_nodes())
+VARIANTS += [
+    Variant(f"node_{name}", f"io + Normalize + {name} (p=1): per-node ms", "fg", lambda c, n=name: fg_node(c, n))
+    for name in NODE_FACTORIES
 ]
 BY_NAME = {v.name: v for v in VARIANTS}
 
@@ -584,6 +613,13 @@ def targets(results: dict[str, dict[str, Any]]) -> list[str]:
             f"  framework overhead: {per_node:.0f} us per node per batch  (target < 50 us: "
             f"{'met' if per_node < 50 else 'MISSED'}); a bare source costs {1e3 * o0['ms_per_batch']:.0f} us"
         )
+    for name, r in results.items():
+        row = _row(r, name.removeprefix("node_").split("_")[0]) if name.startswith("node_") else None
+        if row:
+            out.append(
+                f"  [{name}] {row['node']}: {row['prepare_ms'] + row['process_ms']:.1f} ms per batch "
+                f"(prepare {row['prepare_ms']:.1f}, process {row['process_ms']:.1f})"
+            )
     for name in ("cremi", "elastic_s1", "elastic_s8"):
         r = results.get(name)
         row = _row(r, "ElasticAugment") if r else None
