@@ -11,6 +11,7 @@ from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import BatchContractError, RequestError
 from flowgraph.graph import Graph
+from flowgraph.observe import Record
 from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.rng import derive_seed, seed_stream
@@ -161,6 +162,6 @@ class Stack(BatchFilter):
         batches = self.upstream.request_batches(requests, upcoming_seeds(request.random_seed, self.num_repetitions))
         t0 = time.perf_counter()
         out = stack_batches(batches)
-        out.profiling = [record for b in batches for record in b.profiling]
-        out.profiling.append((self.name, "process", time.perf_counter() - t0))
+        out.records = [record for b in batches for record in b.records]  # timings, params, steps of each
+        out.records.append(Record(self.name, self._position, "process", time.perf_counter() - t0))
         return out
