@@ -99,6 +99,11 @@ class ElasticAugment(SpatialAugment):
         subsample: accepted for gunpowder compatibility; the map is always built at control-point
             resolution and expanded separably, which is what subsampling tried to save.
         spatial_dims: number of trailing spatial axes the elastic part acts on (2 or 3).
+        use_fast_points_transform: accepted for gunpowder's code; points are always moved by
+            the exact, vectorised inverse of the map (gunpowder's fast mode rasterises them and
+            can lose some), so both settings give the same, exact points.
+        recompute_missing_points: accepted for gunpowder's code; no point is ever lost, so
+            there is nothing to recompute.
         p: probability of augmenting a request at all (``p=0`` is the identity).
         displacement: optional ArrayKey under which to provide the applied map: ``(D, *shape)``
             float32 on the grid of its requested ROI, in world units; the output at voxel centre
@@ -149,6 +154,8 @@ class ElasticAugment(SpatialAugment):
         max_misalign: float = 0,
         subsample: int = 1,
         spatial_dims: int = 3,
+        use_fast_points_transform: bool = False,
+        recompute_missing_points: bool = True,
         p: float = 1.0,
         displacement: ArrayKey | None = None,
     ) -> None:
@@ -169,6 +176,14 @@ class ElasticAugment(SpatialAugment):
             raise ConfigError(f"{name}: prob_slip + prob_shift must not exceed 1, got {total}.")
         self.max_misalign = number(name, "max_misalign", max_misalign, 0.0)
         self.subsample = number(name, "subsample", subsample, 1, integer=True)
+        for param, value in (
+            ("use_fast_points_transform", use_fast_points_transform),
+            ("recompute_missing_points", recompute_missing_points),
+        ):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"{name}: {param} must be True or False, got {value!r}.")
+        self.use_fast_points_transform = bool(use_fast_points_transform)
+        self.recompute_missing_points = bool(recompute_missing_points)
         super().__init__(name, p, displacement)
 
     def setup(self) -> None:

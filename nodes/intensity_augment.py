@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from flowgraph.array import Array
@@ -86,9 +88,14 @@ class IntensityAugment(RandomAugment):
         scale_min, scale_max: range of the contrast factor.
         shift_min, shift_max: range of the brightness offset.
         z_section_wise: draw ``scale``/``shift`` (and take the mean) per section along the
-            first spatial axis (z for EM stacks), instead of once for the whole array.
+            first spatial axis (z for EM stacks), instead of once for the whole array. ``None``
+            (gunpowder's default) means False.
         clip: clip the result to [0, 1].
         p: probability that the node does anything for a request (``p=0`` is the identity).
+        slab: gunpowder's blocks: one entry per axis of the data (channel axes included), the
+            block size along it in voxels, ``-1`` for the whole extent; every block gets its own
+            mean, scale and shift. ``(1, -1, -1)`` on a 3-D array is ``z_section_wise=True``.
+            Not together with ``z_section_wise``.
 
     Requires: ``array`` as float32 or float64 (put ``Normalize(array)`` upstream).
 
@@ -97,7 +104,8 @@ class IntensityAugment(RandomAugment):
     Request: unchanged.
 
     Randomness: drawn in ``prepare``: whether the node acts (``p``), then ``scale`` and ``shift``
-    (one pair, or one pair per section) from this node's generator.
+    (one pair, or one pair per section) from this node's generator; with ``slab``, a seed from
+    which the pairs of the blocks are drawn once the data's shape is known.
 
     Raises:
         ConfigError: bad ``array``, a bound that is not a finite number, a min above its max.
@@ -123,9 +131,10 @@ class IntensityAugment(RandomAugment):
         scale_max: float,
         shift_min: float,
         shift_max: float,
-        z_section_wise: bool = False,
+        z_section_wise: bool | None = None,
         clip: bool = True,
         p: float = 1.0,
+        slab: tuple[int, ...] | None = None,
     ) -> None:
         self.array: ArrayKey = array_key(_NAME, "array", array)
         self.scale_min = number(_NAME, "scale_min", scale_min)
@@ -136,10 +145,18 @@ class IntensityAugment(RandomAugment):
             raise ConfigError(f"{_NAME}: scale_min={scale_min} exceeds scale_max={scale_max}; swap them.")
         if self.shift_min > self.shift_max:
             raise ConfigError(f"{_NAME}: shift_min={shift_min} exceeds shift_max={shift_max}; swap them.")
-        for param, value in (("z_section_wise", z_section_wise), ("clip", clip)):
+        for param, value in (("z_section_wise", False if z_section_wise is None else z_section_wise), ("clip", clip)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ConfigError(f"{_NAME}: {param} must be True or False, got {value!r}.")
         self.z_section_wise = bool(z_section_wise)
+        if slab is not None:
+            if z_section_wise is not None:
+                raise ConfigError(f"{_NAME}: give slab or z_section_wise, not both (slab=(1, -1, -1) is section-wise).")
+            entries = tuple(slab) if isinstance(slab, (tuple, list)) else None
+            if not entries or not all(isinstance(v, (int, np.integer)) and (v == -1 or v > 0) for v in entries):
+                raise ConfigError(f"{_NAME}: slab must be a tuple of block sizes (> 0) or -1 per axis, got {slab!r}.")
+            slab = tuple(int(v) for v in entries)
+        self.slab = slab
         self.clip = bool(clip)
         super().__init__(_NAME, p)
 
@@ -166,7 +183,9 @@ class IntensityAugment(RandomAugment):
             return None
         return section_count(request[self.array], 0, offered.voxel_size)
 
-    def draw_params(self, rng: np.random.Generator, request: BatchRequest) -> tuple[np.ndarray, np.ndarray]:
+    def draw_params(self, rng: np.random.Generator, request: BatchRequest) -> tuple[np.ndarray, np.ndarray] | int:
+        if self.slab is not None:  # the number of blocks depends on the data's channels: draw them later
+            return int(rng.integers(2**63))
         return self._draw_scale_shift(rng, self._sections(request))
 
     def augment(self, batch: Batch, request: BatchRequest, params: tuple[np.ndarray, np.ndarray]) -> Batch | None:
@@ -175,12 +194,30 @@ class IntensityAugment(RandomAugment):
         data = array.data
         if data.size == 0:
             return None
-        scale, shift = params
-        axis = None if scale.ndim == 0 else data_axis(data.ndim, array.roi.dims, 0)
         if not data.flags.writeable:
             data = data.copy()
-        out = scale_shift(data, scale, shift, axis, self.clip, out=data)
+        if isinstance(params, int):
+            out = self._augment_slabs(data, np.random.default_rng(params))
+        else:
+            scale, shift = params
+            axis = None if scale.ndim == 0 else data_axis(data.ndim, array.roi.dims, 0)
+            out = scale_shift(data, scale, shift, axis, self.clip, out=data)
         return Batch({self.array: Array.trusted(out, array.spec)})
+
+    def _augment_slabs(self, data: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        assert self.slab is not None
+        if len(self.slab) != data.ndim:
+            raise ConfigError(
+                f"{self.name}: slab {self.slab} has {len(self.slab)} entries, {self.array} has {data.ndim} axes "
+                f"(shape {data.shape}); give one per axis, channels included."
+            )
+        size = tuple(n if s == -1 else s for n, s in zip(data.shape, self.slab))
+        starts = list(itertools.product(*(range(0, n, s) for n, s in zip(data.shape, size))))
+        scales, shifts = self._draw_scale_shift(rng, len(starts))
+        for start, scale, shift in zip(starts, scales, shifts):
+            block = tuple(slice(b, b + s) for b, s in zip(start, size))
+            scale_shift(data[block], float(scale), float(shift), None, self.clip, out=data[block])
+        return data
 
 
 __all__ = ["IntensityAugment", "scale_shift", "section_means"]

@@ -243,6 +243,8 @@ register(
             ({"prob_slip": 1.5}, "prob_slip"),
             ({"max_misalign": -1}, "max_misalign"),
             ({"subsample": 0}, "subsample"),
+            ({"use_fast_points_transform": "yes"}, "use_fast_points_transform"),
+            ({"recompute_missing_points": None}, "recompute_missing_points"),
             ({"spatial_dims": 1}, "spatial_dims"),
             ({"p": -0.1}, "p"),
         ],

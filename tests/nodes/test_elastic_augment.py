@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import flowgraph as fg
+from flowgraph import testing
 from flowgraph.nodes.elastic_augment import Transform, draw_transform, separable_map
 from flowgraph.resample import map_bounds
 
@@ -249,3 +250,20 @@ def test_integer_images_keep_their_dtype() -> None:
         out = p.request_batch(r)[RAW].data
     assert out.dtype == np.uint8 and out.shape == (15, 15)
     assert data.min() <= out.min() and out.max() <= data.max()
+
+
+def test_gunpowder_point_flags_are_accepted_and_points_stay_exact() -> None:
+    # gunpowder's fast points transform rasterises points and may lose some; flowgraph's points
+    # are always moved exactly, so both flags give the same points
+    import itertools
+
+    outs = []
+    for fast, recompute in itertools.product((False, True), repeat=2):
+        node = fg.ElasticAugment(
+            (4, 10, 10), (0, 2, 2), (0, 0.5), use_fast_points_transform=fast, recompute_missing_points=recompute
+        )
+        assert node.use_fast_points_transform is fast and node.recompute_missing_points is recompute
+        with fg.build(testing.sources() + fg.RandomLocation() + node) as p:
+            outs.append(p.request_batch(testing.default_request(3))[testing.POINTS].locations)
+    for other in outs[1:]:
+        np.testing.assert_array_equal(outs[0], other)

@@ -188,3 +188,35 @@ def test_draws_happen_in_prepare_and_travel_as_the_state() -> None:
             assert state[0].tobytes() == scale.tobytes() and state[1].tobytes() == shift.tobytes()
             out = p.request_batch(req)[RAW].data
             assert out.tobytes() == scale_shift(data.copy(), scale, shift, 0).tobytes()
+
+
+def slab_batch(slab: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    raw = fg.ArrayKey("RAW")
+    data = np.full((2, 4, 3, 3), 0.5, np.float32)  # two channels, four sections
+    spec = fg.ArraySpec(roi=fg.Roi((0, 0, 0), (4, 3, 3)), voxel_size=(1, 1, 1))
+    request = fg.BatchRequest(random_seed=seed)
+    request[raw] = fg.ArraySpec(roi=spec.roi)
+    node = fg.IntensityAugment(raw, 1.0, 1.0, -0.2, 0.2, slab=slab)
+    with fg.build(fg.ArraySource(raw, fg.Array(data, spec)) + node) as p:
+        return p.request_batch(request)[raw].data
+
+
+def test_slab_gives_every_block_its_own_shift() -> None:
+    out = slab_batch((1, 1, -1, -1))  # per channel and section
+    blocks = out.reshape(2, 4, 9)
+    assert (blocks == blocks[..., :1]).all()  # constant inside a block
+    assert len(np.unique(blocks[..., 0])) == 8  # eight blocks, eight shifts
+    assert (np.abs(out - 0.5) <= 0.2 + 1e-6).all()
+    shared = slab_batch((-1, 1, -1, -1))  # per section, the same for both channels
+    np.testing.assert_array_equal(shared[0], shared[1])
+    assert len(np.unique(shared[0].reshape(4, 9)[:, 0])) == 4
+    np.testing.assert_array_equal(slab_batch((1, 1, -1, -1)), out)  # same seed, same batch
+
+
+def test_slab_and_z_section_wise_together_or_a_bad_slab_are_refused() -> None:
+    raw = fg.ArrayKey("RAW")
+    with pytest.raises(fg.ConfigError, match="give slab or z_section_wise, not both"):
+        fg.IntensityAugment(raw, 1, 1, 0, 0, z_section_wise=True, slab=(1, -1, -1))
+    with pytest.raises(fg.ConfigError, match="slab must be a tuple"):
+        fg.IntensityAugment(raw, 1, 1, 0, 0, slab=(0, -1))
+    assert fg.IntensityAugment(raw, 1, 1, 0, 0, z_section_wise=None).z_section_wise is False
