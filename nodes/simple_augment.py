@@ -134,18 +134,27 @@ def mirror_transpose(data: np.ndarray, mirror: Sequence[bool], perm: Sequence[in
     return out
 
 
+def _towards_zero(a: int, b: int) -> int:
+    """``a / b`` rounded towards zero, for a positive ``b``."""
+    return a // b if a >= 0 else -((-a) // b)
+
+
 def make_flip(total: Roi, grid: Sequence[int], mirror: Sequence[bool], perm: Sequence[int]) -> Flip:
     """The Flip that mirrors and transposes about the centre of ``total``, kept on ``grid``.
 
     ``grid`` is per axis the least common multiple of the voxel sizes involved; the mirror sum
-    (``lo + hi``) and the transpose shifts are floored onto it so that every box on the grid
-    maps to a box on the grid. When ``total`` is on the grid (and a cube along the transposed
-    axes) nothing is rounded: ``total`` maps onto itself.
+    (``lo + hi``) is floored onto it and the transpose shifts are rounded towards zero onto it,
+    so that every box on the grid maps to a box on the grid and the shifts of two transposed
+    axes are exact opposites: transposing twice is the identity, also when the centre of
+    ``total`` is off the grid (as gunpowder's regression test for mismatched voxel multiples
+    requires). When ``total`` is on the grid (and a cube along the transposed axes) nothing is
+    rounded: ``total`` maps onto itself.
     """
     sums = [b + e for b, e in zip(total.begin.ints(), total.end.ints(), strict=True)]
     mirror_sum = tuple((s // g) * g if m else 0 for s, g, m in zip(sums, grid, mirror, strict=True))
-    # z_d = y_q + (c_d - c_q) with c the centre; (c_d - c_q) = (sum_d - sum_q) / 2, floored onto the grid
-    shift = tuple((sums[d] - sums[q]) // (2 * grid[d]) * grid[d] for d, q in enumerate(perm))
+    # z_d = y_q + (c_d - c_q) with c the centre; (c_d - c_q) = (sum_d - sum_q) / 2, rounded towards
+    # zero onto the grid (an odd rounding: the shift of q from d is minus the shift of d from q)
+    shift = tuple(_towards_zero(sums[d] - sums[q], 2 * grid[d]) * grid[d] for d, q in enumerate(perm))
     return Flip(tuple(bool(m) for m in mirror), tuple(perm), mirror_sum, shift)
 
 

@@ -327,3 +327,33 @@ def test_same_seed_same_batch_and_views() -> None:
 def test_flip_dataclass_identity() -> None:
     assert Flip((False, False), (0, 1), (0, 0), (0, 0)).is_identity()
     assert not Flip((True, False), (0, 1), (4, 0), (0, 0)).is_identity()
+
+
+def test_transposing_twice_is_the_identity_when_the_centre_is_off_the_grid() -> None:
+
+    total = fg.Roi((0, 0), (4, 6))  # centre (2, 3): off the (2, 2) grid along the last axis
+    flip = make_flip(total, (2, 2), (False, False), (1, 0))
+    assert flip.shift[0] == -flip.shift[1]
+    boxes = [fg.Roi((0, 0), (4, 6)), fg.Roi((2, -4), (6, 2)), fg.Roi((-8, 10), (2, 4))]
+    for box in boxes:
+        once = flip.forward_roi(box)
+        assert flip.forward_roi(once) == box
+        assert once.on_grid((2, 2))
+    points = np.array([[0.5, 5.25], [3.0, -1.0]])
+    np.testing.assert_array_equal(flip.forward_points(flip.forward_points(points)), points)
+
+
+def test_mismatched_voxel_multiples_transpose_the_data_exactly() -> None:
+    # a 3 x 3 image at voxel size 2; the one bright voxel sits at world (4, 2)
+    key = fg.ArrayKey("T")
+    data = np.zeros((3, 3))
+    data[2, 1] = 1
+    source = fg.ArraySource(key, fg.Array(data, fg.ArraySpec(roi=fg.Roi((0, 0), (6, 6)), voxel_size=(2, 2))))
+    node = fg.SimpleAugment(mirror_only=[], transpose_only=[0, 1], transpose_probs={(1, 0): 1})
+    request = fg.BatchRequest(random_seed=0)
+    request[key] = fg.ArraySpec(roi=fg.Roi((0, 0), (4, 6)))
+    with fg.build(source + node) as p:
+        out = p.request_batch(request)[key].data
+    expected = np.zeros((2, 3))
+    expected[1, 2] = 1  # transposed about the request's origin: world (2, 4)
+    np.testing.assert_array_equal(out, expected)
