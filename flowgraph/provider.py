@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 _NO_STATE: Any = object()
 _DESCRIBING: ContextVar[bool] = ContextVar("flowgraph_describing", default=False)
+# ids of the filters passed by in this context (OneOf/SomeOf's children not chosen for a request)
+_PASSED_BY: ContextVar[frozenset[int]] = ContextVar("flowgraph_passed_by", default=frozenset())
 
 
 @contextlib.contextmanager
@@ -53,6 +55,25 @@ def describing() -> Iterator[None]:
 def is_describing() -> bool:
     """True while a pipeline is being built only to be described (see :func:`describing`)."""
     return _DESCRIBING.get()
+
+
+@contextlib.contextmanager
+def passing_by(nodes: Iterable[BatchProvider]) -> Iterator[None]:
+    """Pass the filters ``nodes`` by in this block (in this thread): each hands every request it
+    receives to its upstream untouched, without negotiating, processing or recording anything.
+
+    OneOf and SomeOf chain their children and pass by those not chosen for a request.
+    """
+    token = _PASSED_BY.set(_PASSED_BY.get() | frozenset(id(n) for n in nodes))
+    try:
+        yield
+    finally:
+        _PASSED_BY.reset(token)
+
+
+def passed_by() -> frozenset[int]:
+    """The ids of the filters passed by in this context (see :func:`passing_by`)."""
+    return _PASSED_BY.get()
 
 
 @dataclass
@@ -183,8 +204,12 @@ class BatchProvider:
         """Check ``request`` against this node's spec, provide, crop and check the batch.
 
         Inside ``fg.observing(...)`` the batch also gets this node's drawn parameters and steps
-        (see :mod:`flowgraph.observe`).
+        (see :mod:`flowgraph.observe`). A filter passed by (:func:`passing_by`) hands ``request``
+        to its upstream untouched.
         """
+        passed = _PASSED_BY.get()
+        if passed and id(self) in passed:
+            return self._upstream[0].request_batch(request)
         if observe.observed():
             return observe.deliver(self, request, self._deliver)
         return self._deliver(request)
@@ -566,6 +591,8 @@ __all__ = [
     "Negotiation",
     "describing",
     "is_describing",
+    "passed_by",
+    "passing_by",
     "finish",
     "complete_dependencies",
     "merge_request",

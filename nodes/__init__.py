@@ -22,6 +22,7 @@ from .missing_parts import MissingParts
 from .missing_section import MissingSection
 from .motion_blur import MotionBlur
 from .normalize import Normalize
+from .one_of import OneOf, SomeOf
 from .pad import Pad
 from .pre_cache import PreCache
 from .precomputed_source import PrecomputedSource
@@ -55,6 +56,7 @@ __all__ = [
     "MissingSection",
     "MotionBlur",
     "Normalize",
+    "OneOf",
     "Pad",
     "PreCache",
     "PrecomputedSource",
@@ -66,6 +68,7 @@ __all__ = [
     "Rescale",
     "SimpleAugment",
     "Snapshot",
+    "SomeOf",
     "Squeeze",
     "Stack",
     "Unsqueeze",

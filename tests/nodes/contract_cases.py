@@ -614,3 +614,47 @@ register(
         masks=[LABELS, MASK],
     ),
 )
+
+
+# -- issue 11: OneOf and SomeOf --------------------------------------------------------------------
+def _composition_children() -> list[Any]:
+    """Fresh children for OneOf/SomeOf: one that grows the request, one that does not, one that flips."""
+    return [
+        fg.ElasticAugment([2, 10, 10], [0, 1, 1], [0, 0.8]),
+        fg.IntensityAugment(RAW, 0.8, 1.2, -0.1, 0.1, z_section_wise=True),
+        fg.SimpleAugment(transpose_only=(1, 2)),
+    ]
+
+
+register(
+    "OneOf",
+    Case(
+        make=lambda **kw: fg.OneOf(**{"nodes": _composition_children(), "weights": [2, 1, 1], **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        has_p=True,
+        bad_args=[
+            ({"nodes": []}, "nodes"),
+            ({"nodes": [fg.Normalize(RAW), "IntensityAugment"]}, "nodes"),
+            ({"weights": [1, 1]}, "weights"),
+            ({"weights": [1, -1, 1]}, "weights"),
+            ({"weights": [0, 0, 0]}, "weights"),
+            ({"p": 1.5}, "p"),
+        ],
+    ),
+)
+register(
+    "SomeOf",
+    Case(
+        make=lambda **kw: fg.SomeOf(**{"nodes": _composition_children(), "n": 2, **kw}),
+        upstream=lambda: sources() + fg.RandomLocation(),
+        has_p=True,
+        bad_args=[
+            ({"nodes": fg.Normalize(RAW)}, "nodes"),
+            ({"n": 4}, "n"),
+            ({"n": 0}, "n"),
+            ({"n": 1.5}, "n"),
+            ({"replace": "no"}, "replace"),
+            ({"p": -0.5}, "p"),
+        ],
+    ),
+)
