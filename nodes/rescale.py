@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numba
@@ -61,7 +62,7 @@ def _blur_sections(src, ty, tx, out, start, stop):  # pragma: no cover - compile
                 out[k, i, j] = acc
 
 
-def antialias(data: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+def antialias(data: np.ndarray, sigma: Sequence[float]) -> np.ndarray:
     """``data`` smoothed in its last two axes by a Gaussian of ``sigma`` voxels each: the filter of
     ``skimage.filters.gaussian`` / ``scipy.ndimage.gaussian_filter`` (truncated at 4 sigma, borders
     repeated), in a compiled kernel, section by section on a few threads; float32 or float64."""
