@@ -221,6 +221,8 @@ class Batch(MutableMapping[Key, Data]):
         out = Batch()
         out._records, out._timings = self._records, self._timings
         for key, spec in request.items():
+            if spec.placeholder and key not in self._data:
+                continue  # a placeholder's data is never delivered
             value = self._data[key]
             out._data[key] = value if spec.roi is None else value.crop(spec.roi)
         return out

@@ -230,12 +230,14 @@ class BatchProvider:
                     "add Pad upstream, RandomLocation, or request a region inside the data."
                 )
         t0 = time.perf_counter()
+        source = not self._upstream and not isinstance(self, BatchFilter)
+        read = without_placeholders(request) if source else request  # a source reads no placeholder
         try:
-            batch = self.provide(request)
+            batch = self.provide(read) if read or not request else Batch()
         except Exception as e:
             add_context(e, f"while {self.name} provided {describe(request)}")
             raise
-        if not self._upstream and not isinstance(self, BatchFilter):  # a source: time it here
+        if source:  # time it here
             batch.records.append(Record(self.name, self._position, "process", time.perf_counter() - t0))
         return finish(self, batch, request)
 
@@ -339,8 +341,9 @@ class BatchFilter(BatchProvider):
         return None
 
     def concerns(self, request: BatchRequest) -> bool:
-        """Whether this filter takes part in ``request`` (else it passes it through untouched)."""
-        return any(k in self._updated or k in self._provided for k in request)
+        """Whether this filter takes part in ``request`` (else it passes it through untouched):
+        whether it names a key, not only as a placeholder, that the node updates or provides."""
+        return any((k in self._updated or k in self._provided) and not s.placeholder for k, s in request.items())
 
     def negotiate(self, request: BatchRequest) -> Negotiation:
         """``prepare``'s dependencies, snapped to the voxel grid and merged into the caller's request.
@@ -392,7 +395,9 @@ class BatchFilter(BatchProvider):
         batch = Batch()
         batch.share_records(upstream_batch)
         exact = self.exact_dependencies
-        for key in request:
+        for key, rspec in request.items():
+            if rspec.placeholder:
+                continue  # its ROI travelled upstream; no data is delivered
             if key in outputs and (key in self._updated or key in self._provided):
                 value = outputs[key] if exact else paste(upstream_batch.get(key), outputs[key], request[key])
             elif key in outputs and not exact:  # gunpowder merges whatever process returns
@@ -512,6 +517,8 @@ def finish(node: BatchProvider, batch: Batch, request: BatchRequest) -> Batch:
     out.share_records(batch)
     passed = isinstance(node, BatchFilter)
     for key, rspec in request.items():
+        if rspec.placeholder:
+            continue  # a placeholder's ROI travels, its data is never delivered
         if key not in batch:
             raise BatchContractError(
                 f"{node.name}: returned no {key}, which was requested; the node must deliver every requested key."
@@ -570,6 +577,13 @@ def _check_voxel_size(node: BatchProvider, key: Key, spec: ArraySpec, rspec: Arr
             f"{node.name}: returned {key} at {spec.roi}, which is not on its voxel grid {spec.voxel_size}; "
             "place arrays at multiples of the voxel size."
         )
+
+
+def without_placeholders(request: BatchRequest) -> BatchRequest:
+    """``request`` without its placeholder keys (itself when it has none): what a source reads."""
+    if not any(spec.placeholder for spec in request.values()):
+        return request
+    return BatchRequest({k: s for k, s in request.items() if not s.placeholder}, request.random_seed)
 
 
 def add_context(error: BaseException, text: str) -> None:

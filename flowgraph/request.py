@@ -57,6 +57,7 @@ class BatchRequest(SpecMap):
         shape: Iterable[int],
         voxel_size: Iterable[int] | None = None,
         directed: bool | None = None,
+        placeholder: bool = False,
     ) -> None:
         """Request ``key`` with a ROI of ``shape`` (world units), centred on the other ROIs.
 
@@ -67,6 +68,9 @@ class BatchRequest(SpecMap):
         (or the voxel size its spec already has), otherwise in the pipeline when the request is
         made, with the voxel size the pipeline provides. A ROI can so lie up to one voxel below
         the common centre; gunpowder leaves it off the grid.
+
+        With ``placeholder=True`` the key's ROI takes part in the negotiation (RandomLocation
+        keeps it inside the data, a warp reads around it) but no data is delivered for it.
 
         Example:
             >>> raw, labels = ArrayKey("RAW"), ArrayKey("LABELS")
@@ -92,9 +96,9 @@ class BatchRequest(SpecMap):
                         f"BatchRequest.add({key}): shape {shp} is not a multiple of voxel_size {vs}; "
                         "give the shape in world units (voxels * voxel_size)."
                     )
-            self[key] = ArraySpec(roi=Roi(origin, shp), voxel_size=vs)
+            self[key] = ArraySpec(roi=Roi(origin, shp), voxel_size=vs, placeholder=placeholder)
         elif isinstance(key, GraphKey):
-            self[key] = GraphSpec(roi=Roi(origin, shp), directed=directed)
+            self[key] = GraphSpec(roi=Roi(origin, shp), directed=directed, placeholder=placeholder)
         else:
             raise ConfigError(f"BatchRequest.add: key must be an ArrayKey or GraphKey, got {key!r}.")
         self._centre_rois(key, len(shp))

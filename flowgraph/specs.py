@@ -29,6 +29,12 @@ def _roi_or_none(owner: str, roi: Any) -> Roi | None:
     raise ConfigError(f"{owner}: roi must be a Roi or None, got {type(roi).__name__}.")
 
 
+def _flag(owner: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{owner}: placeholder must be True or False, got {value!r}.")
+    return bool(value)
+
+
 @dataclasses.dataclass(eq=True)
 class ArraySpec:
     """What is known about an array: where it is, its grid, how to resample it, its dtype.
@@ -39,6 +45,8 @@ class ArraySpec:
         interpolatable: images interpolate; labels, masks and ids must not (nearest neighbour).
         dtype: numpy dtype of the data.
         nonspatial: the array has no spatial extent (a vector of values per batch).
+        placeholder: in a request, the key's ROI takes part in the negotiation (RandomLocation
+            keeps it inside the data, a warp reads around it) but no data is delivered for it.
     """
 
     roi: Roi | None = None
@@ -46,6 +54,7 @@ class ArraySpec:
     interpolatable: bool | None = None
     dtype: np.dtype | None = None
     nonspatial: bool = False
+    placeholder: bool = False
 
     def __post_init__(self) -> None:
         self.roi = _roi_or_none("ArraySpec", self.roi)
@@ -61,6 +70,7 @@ class ArraySpec:
                 raise ConfigError(f"ArraySpec: dtype {self.dtype!r} is not a numpy dtype.") from e
         if self.interpolatable is not None and not isinstance(self.interpolatable, (bool, np.bool_)):
             raise ConfigError(f"ArraySpec: interpolatable must be a bool, got {self.interpolatable!r}.")
+        self.placeholder = _flag("ArraySpec", self.placeholder)
 
     def copy(self) -> ArraySpec:
         """A shallow copy (the fields are immutable values): no re-validation."""
@@ -93,7 +103,7 @@ class ArraySpec:
         new = self.copy()
         for f in dataclasses.fields(self):
             value = getattr(other, f.name)
-            if value is not None and not (f.name == "nonspatial" and value is False):
+            if value is not None and not (f.name in ("nonspatial", "placeholder") and value is False):
                 setattr(new, f.name, value)
         return new
 
@@ -117,6 +127,7 @@ class ArraySpec:
             if value is not None:
                 setattr(self, name, value)
         self.nonspatial = spec.nonspatial
+        self.placeholder = spec.placeholder
 
 
 @dataclasses.dataclass(eq=True)
@@ -130,9 +141,11 @@ class GraphSpec:
     roi: Roi | None = None
     directed: bool | None = None
     dtype: np.dtype = dataclasses.field(default=np.dtype(np.float64), repr=False)
+    placeholder: bool = False
 
     def __post_init__(self) -> None:
         self.roi = _roi_or_none("GraphSpec", self.roi)
+        self.placeholder = _flag("GraphSpec", self.placeholder)
         if not isinstance(self.dtype, np.dtype):
             try:
                 self.dtype = np.dtype(self.dtype)
@@ -173,6 +186,7 @@ class GraphSpec:
         if spec.directed is not None:
             self.directed = spec.directed
         self.dtype = spec.dtype
+        self.placeholder = spec.placeholder
 
 
 Spec = ArraySpec | GraphSpec

@@ -110,6 +110,8 @@ class Reject(BatchFilter):
                     f"{self.name}: the request has no spatial ROI to check {self.mask} in; request a spatial key."
                 )
             upstream[self.mask] = ArraySpec(roi=total.snap_to_grid(spec.voxel_size, "grow"), voxel_size=spec.voxel_size)
+        elif self.mask is not None and request[self.mask].placeholder:  # checked here, then dropped
+            upstream[self.mask] = request[self.mask].replace(placeholder=False)
         if self.ensure_nonempty is not None and self.ensure_nonempty not in request:
             raise RequestError(
                 f"{self.name}: ensure_nonempty={self.ensure_nonempty} must be requested to check it; "
