@@ -1,7 +1,8 @@
-"""Ready-made pipelines: the CREMI training recipe of the EM community.
+"""Ready-made pipelines: the CREMI training recipe of the EM community, and pytorch_connectomics'.
 
-Used by ``flowgraph demo``, the benchmarks and ``examples/cremi_training_pipeline.py``. This is
-application code on top of the engine, so it imports the node library inside its functions.
+Used by ``flowgraph demo``, the benchmarks, ``examples/cremi_training_pipeline.py`` and
+``examples/connectomics_training.py``. This is application code on top of the engine, so it
+imports the node library inside its functions.
 
 The file layout is that of :mod:`flowgraph.synthetic` (and of the CREMI files): a volume with
 ``volumes/raw`` (uint8), ``volumes/labels/neuron_ids`` (uint64) and ``volumes/labels/mask``
@@ -99,6 +100,77 @@ def cremi_training_pipeline(
     )
 
 
+def connectomics_training_pipeline(
+    filename: str | os.PathLike[str],
+    raw: ArrayKey = RAW,
+    labels: ArrayKey = LABELS,
+    mask: ArrayKey = MASK,
+    size_thres: int | None = 1000,
+    reject_probability: float = 0.95,
+    min_valid: float | None = 0.5,
+) -> Pipeline:
+    """pytorch_connectomics' data-loading example as a flowgraph pipeline.
+
+    The seed document's augmentor (``Rescale(p=0.8)``, ``MisAlignment(displacement=16,
+    rotate_ratio=0.5, p=0.5)``, ``CutBlur(length_ratio=0.6, down_ratio_min=4.0,
+    down_ratio_max=8.0, p=0.7)`` with ``additional_targets={'label': 'mask', 'valid_mask':
+    'mask'}``) and its rejection sampling (``SIZE_THRES: 1000``, ``P: 0.95``, valid ratio 0.5)::
+
+        Hdf5Source(raw, labels and mask; labels and mask not interpolatable) -> Normalize(raw)
+          -> RandomLocation -> Reject(mask, min_masked=min_valid)
+          -> Reject(labels, min_count=size_thres, reject_probability=reject_probability)
+          -> Rescale(p=0.8) -> MisAlignment(16, 0.5, p=0.5) -> CutBlur(raw, 0.6, 4, 8, p=0.7)
+
+    The geometric nodes move every array (labels and mask nearest on their own dtype, as
+    pytorch_connectomics' ``'mask'`` targets), CutBlur changes the image only; rejection comes
+    first, so that a rejected attempt costs only its reading. ``size_thres=None`` (SIZE_THRES -1)
+    or ``min_valid=None`` leaves that rejection out.
+
+    Args:
+        filename: the HDF5 file, laid out as :mod:`flowgraph.synthetic` writes it (``volumes/raw``,
+            ``volumes/labels/neuron_ids``, ``volumes/labels/mask``).
+        raw, labels, mask: the keys of the image, the label volume and the valid mask.
+        size_thres: the number of non-zero label voxels below which a batch is a rejection
+            candidate (``DATASET.REJECT_SAMPLING.SIZE_THRES``).
+        reject_probability: the probability with which such a batch is rejected (``P``).
+        min_valid: the fraction of the valid mask a batch needs (pytorch_connectomics: 0.5).
+    """
+    import flowgraph as fg
+
+    source = fg.Hdf5Source(
+        filename,
+        datasets={raw: "volumes/raw", labels: "volumes/labels/neuron_ids", mask: "volumes/labels/mask"},
+        array_specs={labels: ArraySpec(interpolatable=False), mask: ArraySpec(interpolatable=False)},
+    )
+    pipeline = source + fg.Normalize(raw) + fg.RandomLocation()
+    if min_valid is not None:
+        pipeline = pipeline + fg.Reject(mask, min_masked=min_valid)
+    if size_thres is not None:
+        pipeline = pipeline + fg.Reject(labels, min_count=size_thres, reject_probability=reject_probability)
+    return (
+        pipeline
+        + fg.Rescale(p=0.8)
+        + fg.MisAlignment(displacement=16, rotate_ratio=0.5, p=0.5)
+        + fg.CutBlur(raw, length_ratio=0.6, down_ratio_min=4.0, down_ratio_max=8.0, p=0.7)
+    )
+
+
+def connectomics_request(
+    raw: ArrayKey = RAW,
+    labels: ArrayKey = LABELS,
+    mask: ArrayKey = MASK,
+    voxel_size: tuple[int, ...] = (40, 4, 4),
+    shape: tuple[int, ...] = (8, 256, 256),
+    seed: int | None = None,
+) -> BatchRequest:
+    """pytorch_connectomics' ``input_size`` (8, 256, 256) for the image, the labels and the valid mask, centred."""
+    request = BatchRequest(random_seed=seed)
+    world = tuple(s * v for s, v in zip(shape, voxel_size))
+    for key in (raw, labels, mask):
+        request.add(key, world, voxel_size=voxel_size)
+    return request
+
+
 def cremi_request(
     raw: ArrayKey = RAW,
     labels: ArrayKey = LABELS,
@@ -122,6 +194,8 @@ __all__ = [
     "MASK",
     "RAW",
     "artifact_pipeline",
+    "connectomics_request",
+    "connectomics_training_pipeline",
     "cremi_request",
     "cremi_training_pipeline",
 ]
