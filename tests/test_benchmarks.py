@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import sys
@@ -57,3 +58,74 @@ def test_the_harness_times_variants_and_reports_the_targets(tmp_path: Path, caps
 def test_unknown_variants_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         load().main(["--only", "nonsense", "--data-dir", str(tmp_path)])
+
+
+GUNPOWDER_TESTS = SCRIPT.parent / "gunpowder_tests.py"
+
+
+def load_gunpowder_tests() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("flowgraph_gunpowder_tests", GUNPOWDER_TESTS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gunpowder_test_harness_rewrites_imports_to_names_flowgraph_has() -> None:
+    harness = load_gunpowder_tests()
+    snippet = "\n".join(
+        [
+            "import numpy as np",
+            "import gunpowder as gp",
+            "from gunpowder import (",
+            "    ArrayKey,",
+            "    Roi as R,",
+            ")",
+            "from gunpowder.nodes import ArraySource",
+            "from gunpowder.ext import h5py",
+            "from funlib.geometry import Coordinate",
+            "from .helper_sources import GraphSource",
+            "",
+            "",
+            "def f():",
+            "    from gunpowder.pipeline import PipelineRequestError",
+            "    return PipelineRequestError",
+            "",
+        ]
+    )
+    out = harness.rewrite_imports(snippet)
+    assert out.splitlines() == [
+        "import numpy as np",
+        "import flowgraph as gp",
+        "from flowgraph import ArrayKey, Roi as R",
+        "from flowgraph.nodes import ArraySource",
+        "import h5py",
+        "from flowgraph import Coordinate",
+        "from .helper_sources import GraphSource",
+        "",
+        "",
+        "def f():",
+        "    from flowgraph import PipelineRequestError",
+        "    return PipelineRequestError",
+    ]
+    # the rewritten imports resolve (the relative import aside) and nothing gunpowder is left
+    namespace: dict[str, object] = {}
+    exec(out.replace("from .helper_sources import GraphSource\n", ""), namespace)
+    assert "gunpowder" not in out and namespace["R"].__module__ == "flowgraph.roi"  # type: ignore[attr-defined]
+
+
+def test_every_name_the_gunpowder_test_harness_maps_exists_where_it_points() -> None:
+    harness = load_gunpowder_tests()
+    for name, module in harness.MODULE_OF.items():
+        if name == module:  # a third-party module gunpowder.ext re-exports (h5py, zarr): not flowgraph's to hold
+            continue
+        assert hasattr(importlib.import_module(module), name), f"{module} has no {name}"
+    assert harness.module_of("Roi") == "flowgraph" and harness.module_of("ArraySource") == "flowgraph.nodes"
+    assert "helper_sources" in harness.CASES and len(set(harness.CASES)) == len(harness.CASES)
+
+
+def test_the_gunpowder_test_harness_has_a_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_gunpowder_tests().main(["--help"])
+    assert exit_info.value.code == 0 and "--source" in capsys.readouterr().out
