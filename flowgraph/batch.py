@@ -8,9 +8,10 @@ from typing import Any, overload
 from flowgraph.array import Array
 from flowgraph.errors import ConfigError
 from flowgraph.graph import Graph
-from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.keys import ArrayKey, GraphKey, Key, KindView
 from flowgraph.observe import Record, as_record, parameters_of
 from flowgraph.profiling import ProfilingStats, profile_table
+from flowgraph.roi import Roi
 from flowgraph.specs import SpecMap
 
 Data = Array | Graph
@@ -210,11 +211,25 @@ class Batch(MutableMapping[Key, Data]):
     def values(self) -> ValuesView[Data]:
         return self._data.values()
 
-    def arrays(self) -> dict[ArrayKey, Array]:
-        return {k: v for k, v in self._data.items() if isinstance(k, ArrayKey)}  # type: ignore[misc]
+    @property
+    def arrays(self) -> KindView[ArrayKey, Array]:
+        """The arrays by key: a live dict-like view, as gunpowder's ``batch.arrays``
+        (``batch.arrays[key] = array`` writes to the batch); ``batch.arrays()`` gives a plain dict."""
+        return KindView(self, self._data, ArrayKey)
 
-    def graphs(self) -> dict[GraphKey, Graph]:
-        return {k: v for k, v in self._data.items() if isinstance(k, GraphKey)}  # type: ignore[misc]
+    @property
+    def graphs(self) -> KindView[GraphKey, Graph]:
+        """The graphs by key: a live dict-like view (see :attr:`arrays`)."""
+        return KindView(self, self._data, GraphKey)
+
+    def get_total_roi(self) -> Roi | None:
+        """The union of the ROIs of every array and graph (None if there is none), as in gunpowder."""
+        total = None
+        for value in self._data.values():
+            roi = value.spec.roi
+            if roi is not None and not (isinstance(value, Array) and value.spec.nonspatial):
+                total = roi if total is None else total.union(roi)
+        return total
 
     def crop(self, request: SpecMap) -> Batch:
         """A batch with exactly the keys of ``request``, each cropped (as a view) to its ROI."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
+from typing import Any, Generic, TypeVar
+
 from flowgraph.errors import ConfigError
 
 
@@ -79,4 +82,62 @@ class GraphKey(_Key):
 
 Key = ArrayKey | GraphKey
 
-__all__ = ["ArrayKey", "ArrayKeys", "GraphKey", "GraphKeys", "Key"]
+K = TypeVar("K", "ArrayKey", "GraphKey")
+V = TypeVar("V")
+
+
+class KindView(MutableMapping[K, V], Generic[K, V]):
+    """The entries of one kind of key (ArrayKey or GraphKey) of a keyed container, as a live mapping:
+    gunpowder's ``batch.arrays``, ``request.array_specs`` and their graph counterparts.
+
+    Reading, setting and deleting go to the owner (``owner[key] = value``, so the owner checks
+    what is set); iterating reads ``entries``, the owner's own dict. Calling the view returns a
+    plain dict of its entries (flowgraph's older ``batch.arrays()`` form).
+    """
+
+    __slots__ = ("_entries", "_kind", "_owner")
+
+    def __init__(self, owner: Any, entries: dict[Any, Any], kind: type) -> None:
+        self._owner = owner
+        self._entries = entries
+        self._kind = kind
+
+    def __getitem__(self, key: K) -> V:
+        if not isinstance(key, self._kind):
+            raise KeyError(key)
+        return self._owner[key]  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        if not isinstance(key, self._kind):
+            raise ConfigError(f"{type(self._owner).__name__}: expected a {self._kind.__name__}, got {key!r}.")
+        self._owner[key] = value
+
+    def __delitem__(self, key: K) -> None:
+        if not isinstance(key, self._kind):
+            raise KeyError(key)
+        del self._owner[key]
+
+    def __iter__(self) -> Iterator[K]:
+        kind = self._kind
+        return (k for k in self._entries if isinstance(k, kind))
+
+    def __len__(self) -> int:
+        kind = self._kind
+        return sum(1 for k in self._entries if isinstance(k, kind))
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, self._kind) and key in self._entries
+
+    def __call__(self) -> dict[K, V]:
+        kind = self._kind
+        return {k: v for k, v in self._entries.items() if isinstance(k, kind)}
+
+    def copy(self) -> dict[K, V]:
+        """A plain dict of the entries (the values themselves are shared)."""
+        return self()
+
+    def __repr__(self) -> str:
+        return repr(self())
+
+
+__all__ = ["ArrayKey", "ArrayKeys", "GraphKey", "GraphKeys", "Key", "KindView"]

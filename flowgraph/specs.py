@@ -10,7 +10,7 @@ import numpy as np
 
 from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError
-from flowgraph.keys import ArrayKey, GraphKey, Key
+from flowgraph.keys import ArrayKey, GraphKey, Key, KindView
 from flowgraph.roi import Roi
 
 _S = TypeVar("_S")
@@ -260,12 +260,12 @@ class SpecMap(MutableMapping[Key, Spec]):
         """The array keys and their specs: a live dict-like view, as gunpowder's ``array_specs``
         (``spec.array_specs[key] = ...`` writes through). Calling it, ``array_specs()``, gives a
         plain dict."""
-        return SpecsOfKind(self, ArrayKey)
+        return SpecsOfKind(self, self._specs, ArrayKey)
 
     @property
     def graph_specs(self) -> SpecsOfKind[GraphKey, GraphSpec]:
         """The graph keys and their specs: a live dict-like view (see :attr:`array_specs`)."""
-        return SpecsOfKind(self, GraphKey)
+        return SpecsOfKind(self, self._specs, GraphKey)
 
     def get_total_roi(self) -> Roi | None:
         """The union of all ROIs (None if there are none), as in gunpowder."""
@@ -328,59 +328,8 @@ class SpecMap(MutableMapping[Key, Spec]):
         return "\n".join(lines) + ")"
 
 
-K = TypeVar("K", ArrayKey, GraphKey)
-V = TypeVar("V", ArraySpec, GraphSpec)
-
-
-class SpecsOfKind(MutableMapping[K, V]):
-    """The array (or graph) entries of a ProviderSpec or BatchRequest, as a live mapping.
-
-    Reading, setting and deleting go to the underlying spec map (setting checks the spec's type);
-    calling the view returns a plain dict of its entries.
-    """
-
-    __slots__ = ("_kind", "_owner")
-
-    def __init__(self, owner: SpecMap, kind: type) -> None:
-        self._owner = owner
-        self._kind = kind
-
-    def __getitem__(self, key: K) -> V:
-        if not isinstance(key, self._kind):
-            raise KeyError(key)
-        return self._owner[key]  # type: ignore[return-value]
-
-    def __setitem__(self, key: K, spec: V) -> None:
-        if not isinstance(key, self._kind):
-            raise ConfigError(f"{type(self._owner).__name__}: expected a {self._kind.__name__}, got {key!r}.")
-        self._owner[key] = spec
-
-    def __delitem__(self, key: K) -> None:
-        if not isinstance(key, self._kind):
-            raise KeyError(key)
-        del self._owner[key]
-
-    def __iter__(self) -> Iterator[K]:
-        kind = self._kind
-        return (k for k in self._owner._specs if isinstance(k, kind))  # type: ignore[misc]
-
-    def __len__(self) -> int:
-        kind = self._kind
-        return sum(1 for k in self._owner._specs if isinstance(k, kind))
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, self._kind) and key in self._owner._specs
-
-    def __call__(self) -> dict[K, V]:
-        kind = self._kind
-        return {k: s for k, s in self._owner._specs.items() if isinstance(k, kind)}  # type: ignore[misc]
-
-    def copy(self) -> dict[K, V]:
-        """A plain dict of the entries (the specs themselves are shared)."""
-        return self()
-
-    def __repr__(self) -> str:
-        return repr(self())
+#: the live array (or graph) entries of a spec map (see flowgraph.keys.KindView)
+SpecsOfKind = KindView
 
 
 class ProviderSpec(SpecMap):

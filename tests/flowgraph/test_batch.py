@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import flowgraph as fg
 from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError
@@ -67,3 +68,22 @@ def test_profile_table_sums_per_node() -> None:
         {"node": "A", "prepare": 0.0, "process": 3.0},
         {"node": "B", "prepare": 0.25, "process": 0.5},
     ]
+
+
+def test_arrays_and_graphs_are_live_dict_views_as_in_gunpowder() -> None:
+    batch = fg.Batch()
+    raw, points = fg.ArrayKey("RAW"), fg.GraphKey("POINTS")
+    array = fg.Array(np.zeros((2, 2)), fg.ArraySpec(roi=fg.Roi((0, 0), (2, 2)), voxel_size=(1, 1)))
+    batch.arrays[raw] = array  # writes through
+    assert batch[raw] is array and raw in batch.arrays and raw not in batch.graphs
+    assert dict(batch.arrays) == {raw: array} == batch.arrays()
+    batch.arrays[raw].data = np.ones((2, 2))  # gunpowder's in-place style
+    assert batch[raw].data.sum() == 4
+    graph = fg.Graph(np.arange(1), np.array([[5.0, 5.0]]), fg.GraphSpec(roi=fg.Roi((4, 4), (4, 4))))
+    batch.graphs[points] = graph
+    assert list(batch.graphs) == [points] and len(batch.arrays) == 1
+    assert batch.get_total_roi() == fg.Roi((0, 0), (8, 8))
+    del batch.arrays[raw]
+    assert raw not in batch
+    with pytest.raises(fg.ConfigError, match="expected a ArrayKey"):
+        batch.arrays[points] = array  # type: ignore[index]
