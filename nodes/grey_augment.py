@@ -52,14 +52,18 @@ def _grey32(data, out, contrast, brightness, gamma):
     src, dst = data.reshape(contrast.size, -1), out.reshape(contrast.size, -1)
     block = 4096
     ks, ps = np.empty(block, np.int32), np.empty(block, np.float32)
+    finite = _F(0)  # v - v is 0 for finite v and NaN for NaN or inf: check_finite in the same pass
     for s in range(contrast.size):
         c, b, g = contrast[s], brightness[s], gamma[s]
         for lo in range(0, src.shape[1], block):
             hi = min(src.shape[1], lo + block)
             for i in range(lo, hi):
-                dst[s, i] = min(max(src[s, i] * c + b, _F(0)), _ONE)
+                v = src[s, i]
+                finite += v - v
+                dst[s, i] = min(max(v * c + b, _F(0)), _ONE)
             n = hi - lo
             _gamma(dst[s, lo:hi].view(np.int32), g, ks[:n], ps[:n], ps[:n].view(np.int32))
+    return finite == _F(0)
 
 
 def grey(
@@ -77,6 +81,13 @@ def grey(
         >>> grey(np.array([0.25, 1.0], np.float64), np.array([0.5, 0.5, 1.0]), 0.3, 0.3)
         array([0.0625, 1.    ])
     """
+    return _grey(data, r, contrast, brightness, out)[0]
+
+
+def _grey(
+    data: np.ndarray, r: np.ndarray, contrast: float, brightness: float, out: np.ndarray | None = None
+) -> tuple[np.ndarray, bool | None]:
+    """:func:`grey`, and whether ``data`` was finite (None: not checked, the float64/strided path)."""
     rows = np.asarray(r, np.float64).reshape(-1, 3)
     if data.shape[:1] != (len(rows),) and len(rows) != 1:
         raise ValueError(f"grey: {len(rows)} draws for {data.shape[0] if data.ndim else 0} sections")
@@ -84,11 +95,11 @@ def grey(
     c, b = 1 + (rows[:, 0] - 0.5) * contrast, (rows[:, 1] - 0.5) * brightness
     g = 2.0 ** (rows[:, 2] * 2 - 1)
     if data.dtype == np.float32 and data.flags.c_contiguous and out.flags.c_contiguous and data.size:
-        _grey32(data, out, c.astype(np.float32), b.astype(np.float32), g.astype(np.float32))
-        return out
+        finite = _grey32(data, out, c.astype(np.float32), b.astype(np.float32), g.astype(np.float32))
+        return out, bool(finite)
     shape = (-1,) + (1,) * (data.ndim - 1) if len(rows) > 1 else ()
     out[...] = np.clip(data * c.reshape(shape).astype(data.dtype) + b.reshape(shape).astype(data.dtype), 0, 1)
-    return np.power(out, g.reshape(shape).astype(data.dtype), out=out)
+    return np.power(out, g.reshape(shape).astype(data.dtype), out=out), None
 
 
 class GreyAugment(RandomAugment):
@@ -157,13 +168,14 @@ class GreyAugment(RandomAugment):
     def augment(self, batch: Batch, request: BatchRequest, r: np.ndarray) -> Batch:
         array = batch[self.array]
         assert isinstance(array, Array)
-        check_finite(self.name, self.array, array.data)
         data, axis = array.data, data_axis(array.data.ndim, array.roi.dims, 0)
         r = r if r.ndim == 1 or len(r) > 1 else r[0]
         if r.ndim == 2:  # per section: sections first, channels after
             data = np.moveaxis(data, axis, 0)
         out = np.empty(data.shape, data.dtype)
-        grey(np.ascontiguousarray(data), r, self.contrast_factor, self.brightness_factor, out=out)
+        out, finite = _grey(np.ascontiguousarray(data), r, self.contrast_factor, self.brightness_factor, out=out)
+        if not finite:  # float32 checks in its single pass; otherwise (or if it found one) check here
+            check_finite(self.name, self.array, array.data)
         if r.ndim == 2:
             out = np.moveaxis(out, 0, axis)
         return Batch({self.array: Array.trusted(out, array.spec)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from skimage.draw import line
@@ -47,15 +49,36 @@ def line_band(shape: tuple[int, int], across_rows: bool, a: int, b: int, iterati
                [0, 1, 1, 1, 0],
                [0, 1, 1, 1, 0]])
     """
+    cols = shape[1] if across_rows else shape[0]
+    left, right = band_intervals(shape, across_rows, a, b, iterations)
+    grid = np.arange(cols)
+    mask = (grid >= left[:, None]) & (grid <= right[:, None])
+    return mask if across_rows else mask.T
+
+
+def band_intervals(
+    shape: tuple[int, int], across_rows: bool, a: int, b: int, iterations: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_band` as one interval ``[left, right]`` per row (per column if not ``across_rows``)."""
     rows, cols = shape if across_rows else shape[::-1]
     rr, cc = line(0, a, rows - 1, b)
     lo, hi = np.full(rows, cols, np.int64), np.full(rows, -1, np.int64)
     np.minimum.at(lo, rr, cc)
     np.maximum.at(hi, rr, cc)
-    left, right = _band(lo, hi, iterations)
-    grid = np.arange(cols)
-    mask = (grid >= left[:, None]) & (grid <= right[:, None])
-    return mask if across_rows else mask.T
+    return _band(lo, hi, iterations)
+
+
+@numba.njit(nogil=True, cache=True)
+def _fill(section, left, right, value, across_rows):  # pragma: no cover (compiled)
+    """Set ``section`` to ``value`` inside the band's intervals (only the band is written)."""
+    n = section.shape[1] if across_rows else section.shape[0]
+    for r in range(left.size):
+        lo, hi = max(left[r], 0), min(right[r], n - 1)
+        for c in range(lo, hi + 1):
+            if across_rows:
+                section[r, c] = value
+            else:
+                section[c, r] = value
 
 
 class MissingParts(RandomAugment):
@@ -121,11 +144,15 @@ class MissingParts(RandomAugment):
         dims, lead = array.roi.dims, data.ndim - array.roi.dims
         for i, across_rows, a, b in hits:
             view = data[section_index(data.ndim, data_axis(data.ndim, dims, 0), i)] if dims > 2 else data
-            check_finite(self.name, self.array, view)
-            mean = view.mean(axis=tuple(range(lead, view.ndim)), dtype=np.float64, keepdims=True)
-            mask = line_band(view.shape[-2:], across_rows, a, b, self.iterations)
-            np.copyto(view, mean.astype(view.dtype), where=mask)
+            # one pass over the hit section: its sums give the mean, and a finite sum means finite values
+            sums = view.sum(axis=tuple(range(lead, view.ndim)), dtype=np.float64)
+            if not np.isfinite(sums).all():
+                check_finite(self.name, self.array, view)  # raises, counting the non-finite values
+            means = (np.asarray(sums) / (view.size // max(1, math.prod(view.shape[:lead])))).astype(view.dtype)
+            left, right = band_intervals(view.shape[-2:], across_rows, a, b, self.iterations)
+            for channel in np.ndindex(view.shape[:lead]):  # () once without channels
+                _fill(view[channel], left, right, means[channel], across_rows)  # only the band is written
         return Batch({self.array: Array.trusted(data, array.spec)})
 
 
-__all__ = ["MissingParts", "line_band"]
+__all__ = ["MissingParts", "band_intervals", "line_band"]
