@@ -353,9 +353,12 @@ class BatchFilter(BatchProvider):
         nested: list[list[BatchRequest]] = [[] for _ in self.nested_pipelines()]
         if (self.autoskip and not self.concerns(request)) or self.skip_node(request):
             return Negotiation([[request]], nested)
+        # gunpowder-style filters may grow the request they are given in place: they get a copy (and
+        # what they make of it is their dependency); the library's nodes get the request itself
+        given = request if self.exact_dependencies else request.copy()
         before = [(key, spec.roi) for key, spec in request.items()]  # Rois are immutable: cheap snapshot
         try:
-            prepared = self.prepare(request)
+            prepared = self.prepare(given)
         except Exception as e:
             add_context(e, f"while {self.name} prepared {describe(request)}")
             raise
@@ -365,8 +368,8 @@ class BatchFilter(BatchProvider):
                 f"{self.name}: prepare() modified the request it was given; return the dependencies as a new "
                 "BatchRequest instead (the caller's request must stay as it is)."
             )
-        if deps is None:  # the whole request, as in gunpowder
-            deps = BatchRequest({k: s for k, s in request.items() if k not in self._provided}, request.random_seed)
+        if deps is None:  # the whole request (as prepare() left it), as in gunpowder
+            deps = BatchRequest({k: s for k, s in given.items() if k not in self._provided}, request.random_seed)
         if not isinstance(deps, BatchRequest):
             raise BatchContractError(f"{self.name}: prepare() must return a BatchRequest, got {type(deps).__name__}.")
         deps = complete_dependencies(self, deps)

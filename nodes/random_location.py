@@ -24,7 +24,7 @@ from flowgraph.specs import ArraySpec, GraphSpec
 from flowgraph.validate import array_key, graph_key, number, probability, upstream_array
 
 _MAX_POINT_TRIES = 100
-_MAX_ACCEPT_TRIES = 1000  # draws a subclass's accepts() may refuse before the request is unsatisfiable
+_MAX_ACCEPT_TRIES = 20_000  # draws a subclass's accepts() may refuse before the request is unsatisfiable
 _REJECTION_BATCH = 64
 _REJECTION_ROUNDS = 16
 _CACHE_SIZE = 16
@@ -181,8 +181,8 @@ class RandomLocation(BatchFilter):
             (world units), e.g. to find where a snapshot came from.
 
     Subclasses may override ``accepts(request)``: it receives the shifted request of a candidate
-    position that met every other criterion and returns whether to take it (at most 1000
-    candidates are refused before an UnsatisfiableRequestError).
+    position that met every other criterion and returns whether to take it (at most 20000
+    candidates are refused before an UnsatisfiableRequestError; gunpowder loops forever).
 
     Requires: every requested key, and ``mask`` / ``ensure_nonempty`` if given.
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
-from flowgraph.errors import ConfigError
+from flowgraph.errors import ConfigError, RequestError
 from flowgraph.keys import ArrayKey
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
@@ -54,9 +54,9 @@ class Squeeze(BatchFilter):
     Request: unchanged. Randomness: none.
 
     Raises:
-        ConfigError: ``arrays`` not a list of ArrayKeys, a negative ``axis``; while processing,
-            an ``axis`` that is spatial or not of length one (gunpowder raised ValueError; this
-            is a ValueError too).
+        ConfigError: ``arrays`` not a list of ArrayKeys, or a negative ``axis``.
+        RequestError: while processing, an ``axis`` that is spatial or not of length one (a
+            ``PipelineRequestError``, which gunpowder's pipelines raise there).
 
     Example:
         >>> import numpy as np, flowgraph as fg
@@ -93,7 +93,7 @@ class Squeeze(BatchFilter):
             assert isinstance(array, Array)
             lead = leading_axes(array)
             if self.axis >= lead or array.data.shape[self.axis] != 1:
-                raise ConfigError(
+                raise RequestError(
                     f"{self.name}: axis={self.axis} cannot be squeezed from {key} (data {array.data.shape}, "
                     f"{lead} leading axes); Squeeze removes a leading non-spatial axis of length one."
                 )

@@ -8,7 +8,7 @@ import numpy as np
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
-from flowgraph.errors import ConfigError
+from flowgraph.errors import RequestError
 from flowgraph.keys import ArrayKey
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
@@ -42,8 +42,9 @@ class Unsqueeze(BatchFilter):
     Request: unchanged. Randomness: none.
 
     Raises:
-        ConfigError: ``arrays`` not a list of ArrayKeys, a negative ``axis``; while processing,
-            an ``axis`` inside the spatial axes (gunpowder raised ValueError; this is a ValueError too).
+        ConfigError: ``arrays`` not a list of ArrayKeys, or a negative ``axis``.
+        RequestError: while processing, an ``axis`` inside the spatial axes (a
+            ``PipelineRequestError``, which gunpowder's pipelines raise there).
 
     Example:
         >>> import numpy as np, flowgraph as fg
@@ -80,7 +81,7 @@ class Unsqueeze(BatchFilter):
             assert isinstance(array, Array)
             lead = leading_axes(array)
             if self.axis > lead:
-                raise ConfigError(
+                raise RequestError(
                     f"{self.name}: axis={self.axis} lies inside the spatial axes of {key} (data {array.data.shape}, "
                     f"{lead} leading axes); Unsqueeze adds a leading axis: use axis <= {lead}."
                 )

@@ -556,14 +556,32 @@ class GrowsInPlace(fg.BatchFilter):
         request[self.key].roi = request[self.key].roi.grow((1, 1), (1, 1))
 
 
-def test_prepare_that_modifies_the_request_in_place_is_refused() -> None:
+def test_prepare_that_grows_the_request_in_place_works_as_in_gunpowder() -> None:
+    raw = fg.ArrayKey("RAW")
+    data = np.arange(400, dtype=np.float32).reshape(20, 20)
+    source = fg.ArraySource(raw, fg.Array(data, fg.ArraySpec(roi=fg.Roi((0, 0), (20, 20)), voxel_size=(1, 1))))
+    spy = Recorder(raw)
+    request = fg.BatchRequest(random_seed=0)
+    request[raw] = fg.ArraySpec(roi=fg.Roi((8, 8), (4, 4)))
+    with fg.build(source + spy + GrowsInPlace(raw)) as p:
+        batch = p.request_batch(request)
+    assert spy.requests[0][raw].roi == fg.Roi((7, 7), (6, 6))  # the grown request went upstream
+    assert request[raw].roi == fg.Roi((8, 8), (4, 4))  # the caller's request is untouched
+    np.testing.assert_array_equal(batch[raw].data, data[8:12, 8:12])
+
+
+class ExactGrowsInPlace(GrowsInPlace):
+    exact_dependencies = True
+
+
+def test_a_library_style_node_that_modifies_the_request_in_place_is_refused() -> None:
     raw = fg.ArrayKey("RAW")
     data = np.zeros((20, 20), np.float32)
     source = fg.ArraySource(raw, fg.Array(data, fg.ArraySpec(roi=fg.Roi((0, 0), (20, 20)), voxel_size=(1, 1))))
     request = fg.BatchRequest(random_seed=0)
     request[raw] = fg.ArraySpec(roi=fg.Roi((8, 8), (4, 4)))
     with (
-        fg.build(source + GrowsInPlace(raw)) as p,
-        pytest.raises(fg.BatchContractError, match=r"GrowsInPlace\(RAW\): prepare\(\) modified the request"),
+        fg.build(source + ExactGrowsInPlace(raw)) as p,
+        pytest.raises(fg.BatchContractError, match=r"ExactGrowsInPlace\(RAW\): prepare\(\) modified the request"),
     ):
         p.request_batch(request)

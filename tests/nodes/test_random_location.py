@@ -361,7 +361,7 @@ class Never(fg.RandomLocation):
 def test_accepts_that_refuses_everything_ends_with_a_clear_error() -> None:
     roi = fg.Roi((0, 0), (4, 4))
     pipeline = array_source(RAW, coordinate_volume((10, 10)), (0, 0), (1, 1)) + Never()
-    with fg.build(pipeline) as p, pytest.raises(fg.UnsatisfiableRequestError, match=r"accepts\(\) refused 1000"):
+    with fg.build(pipeline) as p, pytest.raises(fg.UnsatisfiableRequestError, match=r"accepts\(\) refused 20000"):
         p.request_batch(requests({RAW: roi}, range(1))[0])
 
 

@@ -34,9 +34,9 @@ def test_unsqueeze_then_squeeze_round_trips_with_the_spec_unchanged() -> None:
 
 
 def test_spatial_axes_are_refused_as_in_gunpowder() -> None:
-    with fg.build(pipeline(fg.Squeeze([RAW], axis=0))) as p, pytest.raises(fg.ConfigError, match="axis=0"):
+    with fg.build(pipeline(fg.Squeeze([RAW], axis=0))) as p, pytest.raises(fg.PipelineRequestError, match="axis=0"):
         p.request_batch(request(0, ONE, RAW))  # axis 0 is the (one-section) z axis: spatial
-    with fg.build(pipeline(fg.Unsqueeze([RAW], axis=1))) as p, pytest.raises(fg.ConfigError, match="spatial axes"):
+    with fg.build(pipeline(fg.Unsqueeze([RAW], axis=1))) as p, pytest.raises(fg.RequestError, match="spatial axes"):
         p.request_batch(request(0, ONE, RAW))
     with pytest.raises(fg.ConfigError, match="arrays"):
         fg.Squeeze(RAW)  # type: ignore[arg-type]
