@@ -142,8 +142,9 @@ def _towards_zero(a: int, b: int) -> int:
 def make_flip(total: Roi, grid: Sequence[int], mirror: Sequence[bool], perm: Sequence[int]) -> Flip:
     """The Flip that mirrors and transposes about the centre of ``total``, kept on ``grid``.
 
-    ``grid`` is per axis the least common multiple of the voxel sizes involved; the mirror sum
-    (``lo + hi``) is floored onto it and the transpose shifts are rounded towards zero onto it,
+    ``grid`` is per axis the least common multiple of the voxel sizes involved; each upstream axis
+    is mirrored about the centre of the window it is read in (its mirror sum ``lo + hi`` floored
+    onto the grid) and the transpose shifts are rounded towards zero onto it,
     so that every box on the grid maps to a box on the grid and the shifts of two transposed
     axes are exact opposites: transposing twice is the identity, also when the centre of
     ``total`` is off the grid (as gunpowder's regression test for mismatched voxel multiples
@@ -151,10 +152,15 @@ def make_flip(total: Roi, grid: Sequence[int], mirror: Sequence[bool], perm: Seq
     rounded: ``total`` maps onto itself.
     """
     sums = [b + e for b, e in zip(total.begin.ints(), total.end.ints(), strict=True)]
-    mirror_sum = tuple((s // g) * g if m else 0 for s, g, m in zip(sums, grid, mirror, strict=True))
     # z_d = y_q + (c_d - c_q) with c the centre; (c_d - c_q) = (sum_d - sum_q) / 2, rounded towards
     # zero onto the grid (an odd rounding: the shift of q from d is minus the shift of d from q)
     shift = tuple(_towards_zero(sums[d] - sums[q], 2 * grid[d]) * grid[d] for d, q in enumerate(perm))
+    # each upstream axis q is mirrored about the centre of the window it is read in (the
+    # transposed window of axis d), so that the read window maps onto itself, as in gunpowder
+    sums_read = [0] * len(perm)
+    for d, q in enumerate(perm):
+        sums_read[q] = sums[d] - 2 * shift[d]
+    mirror_sum = tuple((s // g) * g if m else 0 for s, g, m in zip(sums_read, grid, mirror, strict=True))
     return Flip(tuple(bool(m) for m in mirror), tuple(perm), mirror_sum, shift)
 
 

@@ -357,3 +357,24 @@ def test_mismatched_voxel_multiples_transpose_the_data_exactly() -> None:
     expected = np.zeros((2, 3))
     expected[1, 2] = 1  # transposed about the request's origin: world (2, 4)
     np.testing.assert_array_equal(out, expected)
+
+
+def test_mirror_and_transpose_of_a_non_square_request_about_the_read_window() -> None:
+    # request [400:600, 500:800] (voxel 20): transposing shifts axis 0 by -140 and axis 1 by +140
+    # (half the 300 difference of the sums, rounded towards zero onto the grid); the window read
+    # along upstream axis 1 is [540:740], mirrored about its own centre 640: y1 -> 1280 - y1.
+    # The point (450, 550) so lands at (1280 - 550 - 140, 450 + 140) = (590, 590).
+    graph_key, array_key = fg.GraphKey("G"), fg.ArrayKey("A")
+    graph = fg.Graph(np.array([1]), np.array([[450.0, 550.0]]), fg.GraphSpec(roi=fg.Roi((100, 200), (800, 600))))
+    data = np.zeros((40, 30))
+    data[17, 17] = 1  # the voxel [440:460, 540:560] holding the point
+    array = fg.Array(data, fg.ArraySpec(roi=fg.Roi((100, 200), (800, 600)), voxel_size=(20, 20)))
+    node = fg.SimpleAugment(mirror_only=[0, 1], transpose_only=[0, 1], mirror_probs=[0, 1], transpose_probs={(1, 0): 1})
+    request = fg.BatchRequest(random_seed=0)
+    request[graph_key] = fg.GraphSpec(roi=fg.Roi((400, 500), (200, 300)))
+    request[array_key] = fg.ArraySpec(roi=fg.Roi((400, 500), (200, 300)))
+    pipeline = (fg.GraphSource(graph_key, graph), fg.ArraySource(array_key, array)) + fg.MergeProvider() + node
+    with fg.build(pipeline) as p:
+        batch = p.request_batch(request)
+    np.testing.assert_array_equal(batch[graph_key].locations, [[590.0, 590.0]])
+    assert np.argwhere(batch[array_key].data == 1).tolist() == [[9, 4]]  # [580:600, 580:600]: under the point
