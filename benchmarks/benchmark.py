@@ -177,6 +177,28 @@ def _geometry_nodes() -> dict[str, Callable[[], Any]]:
     }
 
 
+def _intensity_nodes() -> dict[str, Callable[[], Any]]:
+    """Issue 11's intensity/artifact nodes and OneOf/SomeOf, at p=1 with their default parameters."""
+    import flowgraph as fg
+    from flowgraph.recipes import RAW
+
+    return {
+        "CutBlur": lambda: fg.CutBlur(RAW, length_ratio=0.6, down_ratio_min=4.0, down_ratio_max=8.0, p=1.0),
+        "CutNoise": lambda: fg.CutNoise(RAW, p=1.0),
+        "MissingParts": lambda: fg.MissingParts(RAW, p=1.0),
+        "MotionBlur": lambda: fg.MotionBlur(RAW, p=1.0),
+        "GreyAugment": lambda: fg.GreyAugment(RAW, mode="3D", p=1.0),
+        "GreyAugment_2D": lambda: fg.GreyAugment(RAW, mode="2D", p=1.0),
+        "XYMasking": lambda: fg.XYMasking(
+            RAW, num_masks_x=(1, 3), num_masks_y=(1, 3), mask_x_length=(5, 20), mask_y_length=(5, 20), p=1.0
+        ),
+        "OneOf": lambda: fg.OneOf([fg.MotionBlur(RAW, p=1.0), fg.CutNoise(RAW, p=1.0), fg.GreyAugment(RAW, p=1.0)]),
+        "SomeOf": lambda: fg.SomeOf(
+            [fg.MotionBlur(RAW, p=1.0), fg.CutNoise(RAW, p=1.0), fg.GreyAugment(RAW, p=1.0)], n=2
+        ),
+    }
+
+
 def fg_node(cfg: Config, name: str) -> Any:
     """io + Normalize + one augmentation node (p=1) from ``NODE_FACTORIES``."""
     import flowgraph as fg
@@ -356,8 +378,17 @@ VARIANTS = [
     ),
 ]
 NODE_FACTORIES.update(_geometry_nodes())
+NODE_FACTORIES.update(_intensity_nodes())
+# one core: the per-node figures of issue 11 are single-threaded (resampling threads and numba included)
+ONE_CORE = {"FLOWGRAPH_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 VARIANTS += [
-    Variant(f"node_{name}", f"io + Normalize + {name} (p=1): per-node ms", "fg", lambda c, n=name: fg_node(c, n))
+    Variant(
+        f"node_{name}",
+        f"io + Normalize + {name} (p=1), one core: per-node ms",
+        "fg",
+        lambda c, n=name: fg_node(c, n),
+        env=ONE_CORE,
+    )
     for name in NODE_FACTORIES
 ]
 BY_NAME = {v.name: v for v in VARIANTS}
