@@ -1,6 +1,8 @@
-"""GraphSource: serve an in-memory fg.Graph (points with attributes and edges)."""
+"""GraphSource: serve an in-memory fg.Graph, or a graph provider as gunpowder's GraphSource does."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -10,11 +12,18 @@ from flowgraph.graph import Graph
 from flowgraph.keys import GraphKey
 from flowgraph.provider import BatchProvider
 from flowgraph.request import BatchRequest
+from flowgraph.specs import GraphSpec
 from flowgraph.validate import graph_key
 
 
 class GraphSource(BatchProvider):
     """Provide ``key`` from an in-memory :class:`~flowgraph.Graph` (e.g. synapse locations).
+
+    Also takes gunpowder's form ``GraphSource(graph_provider, graph_key, graph_spec=None)``: a
+    provider (such as daisy's ``SharedGraphProvider``) that answers ``provider[roi]`` with a
+    networkx graph whose nodes carry their location in ``provider.position_attribute``, and has
+    ``directed``; ``graph_spec`` defaults to an unbounded ROI (the ROI's dimensions taken from the
+    first request).
 
     Args:
         key: the GraphKey to provide.
@@ -43,8 +52,21 @@ class GraphSource(BatchProvider):
         [1]
     """
 
-    def __init__(self, key: GraphKey, graph: Graph) -> None:
+    def __init__(self, key: Any, graph: Any, graph_spec: GraphSpec | None = None) -> None:
+        self.provider: Any = None
+        if not isinstance(key, GraphKey) and isinstance(graph, GraphKey):  # gunpowder's order
+            key, self.provider, graph = graph, key, None
+            if not callable(getattr(self.provider, "__getitem__", None)):
+                raise ConfigError(
+                    f"GraphSource({key}): graph_provider must answer provider[roi] with a networkx graph, "
+                    f"got {type(self.provider).__name__}."
+                )
+            if graph_spec is not None and not isinstance(graph_spec, GraphSpec):
+                raise ConfigError(f"GraphSource({key}): graph_spec must be a GraphSpec, got {graph_spec!r}.")
+            self.key, self.graph, self.graph_spec = key, None, graph_spec
+            return
         self.key = graph_key("GraphSource", "key", key)
+        self.graph_spec = None
         if not isinstance(graph, Graph):
             raise ConfigError(
                 f"GraphSource({key}): graph must be an fg.Graph, got {type(graph).__name__}; "
@@ -53,9 +75,37 @@ class GraphSource(BatchProvider):
         self.graph = graph
 
     def setup(self) -> None:
+        if self.provider is not None:
+            directed = getattr(self.provider, "directed", None)
+            spec = self.graph_spec.copy() if self.graph_spec is not None else GraphSpec(directed=directed)
+            if spec.directed is None:
+                spec.directed = directed
+            self.provides(self.key, spec)
+            return
+        assert self.graph is not None
         self.provides(self.key, self.graph.spec.copy())
 
     def provide(self, request: BatchRequest) -> Batch:
         roi = request[self.key].roi
+        if self.provider is not None:
+            return Batch({self.key: self._from_provider(request[self.key])})
+        assert self.graph is not None
         graph = self.graph if roi is None else self.graph.crop(roi)
         return Batch({self.key: graph.subset(np.ones(len(graph), dtype=bool))})  # a copy: the batch owns it
+
+    def _from_provider(self, spec: GraphSpec) -> Graph:
+        """The provider's networkx graph of ``spec.roi``, its positions renamed to ``location``."""
+        nx_graph = self.provider[spec.roi]
+        position = getattr(self.provider, "position_attribute", "location")
+        if position != "location":
+            nx_graph = nx_graph.copy()
+            for _, data in nx_graph.nodes(data=True):
+                data["location"] = data.pop(position)
+        out = spec.copy()
+        if out.directed is None:
+            out.directed = self.spec[self.key].directed  # type: ignore[union-attr]
+        return (
+            Graph.from_nx_graph(nx_graph, out).crop(spec.roi)
+            if spec.roi is not None
+            else Graph.from_nx_graph(nx_graph, out)
+        )
