@@ -20,7 +20,7 @@ def _as_int(value: Any) -> int | None:
         if isinstance(value, numbers.Integral):
             return int(value)
         if math.isfinite(value):
-            return math.trunc(value)  # as funlib.geometry's Coordinate: int(2.7) == 2
+            return int(float(value))  # truncated, as funlib.geometry's Coordinate: 2.7 -> 2
     raise ConfigError(f"Coordinate: entries must be numbers or None, got {value!r}; world coordinates are integral.")
 
 

@@ -105,7 +105,7 @@ class KindView(MutableMapping[K, V], Generic[K, V]):
     def __getitem__(self, key: K) -> V:
         if not isinstance(key, self._kind):
             raise KeyError(key)
-        return self._owner[key]  # type: ignore[no-any-return]
+        return self._owner[key]
 
     def __setitem__(self, key: K, value: V) -> None:
         if not isinstance(key, self._kind):
@@ -119,7 +119,7 @@ class KindView(MutableMapping[K, V], Generic[K, V]):
 
     def __iter__(self) -> Iterator[K]:
         kind = self._kind
-        return (k for k in self._entries if isinstance(k, kind))
+        return (k for k in self._entries if isinstance(k, kind))  # type: ignore[misc]
 
     def __len__(self) -> int:
         kind = self._kind
@@ -130,7 +130,7 @@ class KindView(MutableMapping[K, V], Generic[K, V]):
 
     def __call__(self) -> dict[K, V]:
         kind = self._kind
-        return {k: v for k, v in self._entries.items() if isinstance(k, kind)}
+        return {k: v for k, v in self._entries.items() if isinstance(k, kind)}  # type: ignore[misc]
 
     def copy(self) -> dict[K, V]:
         """A plain dict of the entries (the values themselves are shared)."""
