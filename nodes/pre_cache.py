@@ -71,13 +71,16 @@ class PreCache(BatchFilter):
     Raises:
         ConfigError: bad ``cache_size``, ``num_workers``, ``start_method`` or ``executor``.
         SetupError: the upstream pipeline cannot be pickled for the chosen start method.
-        WorkerError: a worker process died while producing a requested batch. Any exception
-            raised upstream in a worker is re-raised in the caller with its original type and
-            the worker's traceback added as a note.
+        WorkerError: a worker process died while producing a requested batch (the worker is
+            replaced; after more than ``2 * num_workers + 2`` deaths in a row, with no batch
+            delivered in between, every request fails). Any exception raised upstream in a
+            worker is re-raised in the caller with its original type and the worker's traceback
+            added as a note.
 
-    ``build()`` exit (normal or by an exception such as KeyboardInterrupt) stops every worker:
-    idle workers tear down their pipeline, busy ones are terminated, and no shared-memory
-    segment is left behind (batches still held keep their memory). Workers ignore SIGINT;
+    ``build()`` exit (normal or by an exception such as KeyboardInterrupt) stops every worker
+    within a bounded time: idle workers tear down their pipeline, busy ones exit at once on
+    SIGTERM, and no shared-memory segment, process or file descriptor is left behind (batches
+    still held keep their memory), without waiting for the garbage collector. Workers ignore SIGINT;
     Ctrl-C reaches the caller only. Each worker lets nodes use ``CPUs // num_workers`` threads
     (``FLOWGRAPH_THREADS``). ``stats()``, ``worker_pids()`` and ``worker_start_method`` tell
     what is going on. A PreCache pickles (built or not) as its configuration: the copy starts

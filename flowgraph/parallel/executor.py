@@ -19,7 +19,7 @@ copy (``pickle.dumps(pipeline)`` gives an unbuilt one) and sets that up on its s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -88,6 +88,32 @@ class Executor(ABC):
         return {}
 
 
+# -- a Ctrl-C deferred by the program ------------------------------------------------------------------
+
+_interrupt_check: Callable[[], None] | None = None
+
+
+def set_interrupt_check(check: Callable[[], None] | None) -> Callable[[], None] | None:
+    """Install ``check`` (raises KeyboardInterrupt when a deferred Ctrl-C is pending); return the previous one.
+
+    A program that defers SIGINT to safe points instead of letting Python raise KeyboardInterrupt
+    wherever the main thread happens to be (in a finalizer, a weakref callback, half-way through
+    releasing a lock), such as ``flowgraph run``, installs its check here; executors call
+    :func:`check_interrupt` while they wait for a batch, so that the interrupt still arrives
+    within a fraction of a second.
+    """
+    global _interrupt_check
+    previous, _interrupt_check = _interrupt_check, check
+    return previous
+
+
+def check_interrupt() -> None:
+    """A safe point: raise the pending deferred Ctrl-C, if any (see :func:`set_interrupt_check`)."""
+    check = _interrupt_check
+    if check is not None:
+        check()
+
+
 class ExecutorFactory(Protocol):
     """Makes the executor of a PreCache (see the module docstring)."""
 
@@ -137,4 +163,4 @@ class InProcessExecutor(Executor):
         pass
 
 
-__all__ = ["Executor", "ExecutorFactory", "InProcessExecutor"]
+__all__ = ["Executor", "ExecutorFactory", "InProcessExecutor", "check_interrupt", "set_interrupt_check"]

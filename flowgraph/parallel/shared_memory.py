@@ -21,7 +21,10 @@ Small batches (under :data:`INLINE_BYTES` of array data) travel pickled, which i
 Segment names start with a prefix chosen by the caller, so that :func:`sweep` can remove what a
 killed process left behind. Every segment is registered with multiprocessing's resource tracker
 by its creator and unregistered by whoever unlinks it; the tracker removes leftovers when the
-program ends.
+program ends. A segment's existence and its registration change together: a signal handler that
+ends the process (a worker's SIGTERM) waits for :func:`when_consistent`, so that no name is
+left registered without a segment or unregistered twice (the tracker would print a
+``KeyError`` traceback for each).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import glob
 import mmap
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing import resource_tracker
 from typing import Any
 
@@ -101,12 +104,52 @@ def _inline(batch: Batch) -> PackedBatch:
     return PackedBatch(None, 0, [], dict(batch.items()), list(batch.records))
 
 
+# -- a segment and its registration change together ---------------------------------------------------
+
+_changing = 0  # > 0 while this process creates or unlinks a segment and (un)registers it
+_deferred: list[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def _consistently() -> Iterator[None]:
+    """Create or remove a segment and its registration as one step for :func:`when_consistent`."""
+    global _changing
+    _changing += 1
+    try:
+        yield
+    finally:
+        _changing -= 1
+        if not _changing:
+            while _deferred:
+                _deferred.pop(0)()
+
+
+def when_consistent(action: Callable[[], None]) -> None:
+    """Run ``action`` now, or as soon as the segment being created or unlinked is (un)registered.
+
+    For signal handlers that end the process (``action`` typically calls ``os._exit``): ending
+    between ``shm_open`` and the registration would leave the tracker's record and the segment
+    out of step, and the parent's :func:`sweep` would unregister a name the tracker never knew.
+    """
+    if _changing:
+        _deferred.append(action)
+    else:
+        action()
+
+
 def _create(name: str, size: int) -> mmap.mmap:
     """A new segment ``name`` of ``size`` bytes, mapped; registered with the resource tracker."""
     path = "/" + name
-    fd = _posixshmem.shm_open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+    with _consistently():
+        fd = _posixshmem.shm_open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+        try:
+            resource_tracker.register(path, "shared_memory")
+        except BaseException:  # not registered: remove the name without unregistering it
+            with contextlib.suppress(OSError):
+                _posixshmem.shm_unlink(path)
+            os.close(fd)
+            raise
     try:
-        resource_tracker.register(path, "shared_memory")
         os.ftruncate(fd, size)
         return mmap.mmap(fd, size)
     except BaseException:
@@ -275,7 +318,7 @@ class SegmentReader:
     """
 
     def __init__(self, on_free: Callable[[str], None]) -> None:
-        self.on_free = on_free
+        self.on_free: Callable[[str], None] | None = on_free
         self._maps: dict[str, mmap.mmap] = {}
 
     def unpack(self, packed: PackedBatch) -> Batch:
@@ -294,9 +337,14 @@ class SegmentReader:
         # array), so it lives exactly as long as anything that can see the batch's data
         holder = np.frombuffer(mm, dtype=np.uint8)
         batch = _wrap(holder, packed)
-        finalizer = weakref.finalize(holder, self.on_free, packed.segment)
+        finalizer = weakref.finalize(holder, self._freed, packed.segment)
         finalizer.atexit = False
         return batch
+
+    def _freed(self, name: str) -> None:
+        on_free = self.on_free
+        if on_free is not None:  # None once closed: nobody takes segments back any more
+            on_free(name)
 
     def mapped(self) -> list[str]:
         """Names of the segments mapped for reuse."""
@@ -308,8 +356,13 @@ class SegmentReader:
             del self._maps[name]
 
     def close(self) -> None:
-        """Drop every mapping held for reuse (batches still in use keep theirs)."""
+        """Drop every mapping held for reuse (batches still in use keep theirs) and the callback.
+
+        Dropping ``on_free`` (often a bound method of the reader's owner) breaks the reference
+        cycle owner -> reader -> owner, so the owner is freed without the cyclic collector.
+        """
         self._maps.clear()
+        self.on_free = None
 
 
 # -- names -----------------------------------------------------------------------------------------------------
@@ -318,11 +371,12 @@ class SegmentReader:
 def unlink(name: str) -> bool:
     """Remove the segment ``name`` and unregister it; False if it did not exist."""
     path = "/" + name
-    try:
-        _posixshmem.shm_unlink(path)
-    except FileNotFoundError:
-        return False
-    resource_tracker.unregister(path, "shared_memory")
+    with _consistently():
+        try:
+            _posixshmem.shm_unlink(path)
+        except FileNotFoundError:
+            return False
+        resource_tracker.unregister(path, "shared_memory")
     return True
 
 
@@ -356,4 +410,5 @@ __all__ = [
     "sweep",
     "unlink",
     "unpack_batch",
+    "when_consistent",
 ]

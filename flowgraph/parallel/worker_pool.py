@@ -10,7 +10,17 @@ travels with a task and back is defined in one place: :func:`task_message` and :
 In the parent, a dispatcher thread owns the connections to the workers: it hands the next task
 to every idle worker (tasks somebody waits for first, then prefetches in the order they were
 scheduled), receives results, maps them and wakes the waiting callers. All bookkeeping is
-guarded by one condition variable, ``pool.cond``, which every public method takes itself.
+guarded by one lock, ``pool.lock`` (with the condition variable ``pool.cond`` on it), which every
+public method takes itself.
+
+Shutdown (:meth:`WorkerPool.close`) is bounded: the dispatcher is joined with a timeout (it takes
+the lock with a timeout too, so a lock left held by an interrupted caller cannot block it), idle
+workers get a stop message and tear their pipeline down, busy ones get SIGTERM and exit at once
+(:func:`flowgraph.parallel.shared_memory.when_consistent` lets a segment being created finish its
+registration first), stragglers are killed; every process object, pipe and shared-memory segment
+is released by ``close`` itself, with no reference cycle left for the garbage collector.
+A worker that dies is replaced; the pool gives up only after more than ``2 * workers + 2``
+consecutive deaths (a delivered batch resets the count).
 
 Start methods: ``forkserver`` (the default where available) forks workers from a clean
 single-threaded server process, which is safe whatever threads the caller runs; the pipeline is
@@ -45,13 +55,17 @@ from flowgraph import observe
 from flowgraph.batch import Batch
 from flowgraph.errors import PipelineError, SetupError, WorkerError
 from flowgraph.parallel import shared_memory
-from flowgraph.parallel.executor import Executor, InProcessExecutor
+from flowgraph.parallel.executor import Executor, InProcessExecutor, check_interrupt
 from flowgraph.pipeline import Pipeline
 from flowgraph.request import BatchRequest
 from flowgraph.resample import available_cpus
 
-#: seconds a stopping worker gets to tear down its pipeline before it is killed
+#: seconds an idle stopping worker gets to tear down its pipeline before it is killed
 STOP_TIMEOUT = 5.0
+#: seconds a busy worker gets after SIGTERM (it exits at once) before it is killed
+BUSY_STOP_TIMEOUT = 1.0
+#: seconds ``close`` waits for the dispatcher thread (a daemon thread) to return
+DISPATCHER_JOIN_SECONDS = 2.0
 #: how often an idle worker checks that its parent is still alive
 _POLL_SECONDS = 1.0
 #: the environment variable that caps the threads a node uses (see flowgraph.resample)
@@ -217,8 +231,13 @@ def answer(pipeline: Pipeline, writer: shared_memory.SegmentWriter, message: tup
 # -- the worker process -------------------------------------------------------------------------------------
 
 
-def _stop_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """Exit at once (the parent removes this worker's segments), never between a segment and its registration.
+
+    Raising SystemExit instead would be lost when the signal lands in a finalizer or a weakref
+    callback ("Exception ignored"), and the worker would go on computing its batch.
+    """
+    shared_memory.when_consistent(lambda: os._exit(128 + signum))
 
 
 def worker_main(
@@ -231,6 +250,9 @@ def worker_main(
 ) -> None:  # pragma: no cover - runs in the worker process (covered through PreCache's tests)
     """The loop of one worker: set up, then answer messages until ``None`` (or the parent is gone).
 
+    On ``None`` or the parent's disappearance the worker tears its pipeline down and removes its
+    segments; on SIGTERM it exits at once (the parent sweeps its segments).
+
     Messages: a task (see :func:`task_message` and :func:`answer`); ``("free", names)``: the
     parent no longer uses these segments.
 
@@ -239,7 +261,7 @@ def worker_main(
     ``keep_free``: free shared-memory segments kept for reuse.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ.setdefault(THREADS_VARIABLE, str(threads))
     parent = os.getppid()
     built: Pipeline | None = None
@@ -305,18 +327,27 @@ class Task:
 
 
 class _Worker:
-    __slots__ = ("conn", "index", "process", "ready", "task")
+    __slots__ = ("conn", "index", "pid", "process", "ready", "task")
 
     def __init__(self, index: int, process: Any, conn: connection.Connection) -> None:
         self.index = index
         self.process = process
+        self.pid: int = process.pid  # kept: a closed process object forgets it
         self.conn = conn
         self.task: Task | None = None
         self.ready = False  # it said so after setting up its pipeline
 
     @property
     def label(self) -> str:
-        return f"worker {self.index} (pid {self.process.pid})"
+        return f"worker {self.index} (pid {self.pid})"
+
+    def release(self) -> None:
+        """Close the connection and the process object (its sentinel and pipe fds); the process has ended."""
+        self.task = None
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        with contextlib.suppress(ValueError):  # still running (should not happen): the collector closes it
+            self.process.close()
 
 
 def process_executor(
@@ -354,7 +385,9 @@ class WorkerPool(Executor):
         self.start_method, self._payload = plan_start(pipeline, start_method, owner)
         self._ctx = mp.get_context(self.start_method)
         self.prefix = f"fg{os.getpid()}_{secrets.token_hex(3)}_"
-        self.cond = threading.Condition()
+        # a C-level lock for `with` (its __exit__ cannot be interrupted half-way, unlike Condition's)
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
         self._tasks: dict[Hashable, Task] = {}
         self._queue: list[Task] = []
         self._ids = itertools.count()
@@ -362,9 +395,11 @@ class WorkerPool(Executor):
         self._fatal: BaseException | None = None
         self._stopping = False
         self._closed = False
-        self._deaths = 0
+        self._deaths = 0  # over the pool's life (diagnostics)
+        self._failures = 0  # consecutive deaths: a delivered batch resets it
         self._wake_r, self._wake_w = os.pipe()
         self._wake_open = True
+        self._wake_lock = threading.RLock()  # a finalizer may wake the dispatcher while close() runs
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._thread: threading.Thread | None = None
@@ -420,34 +455,46 @@ class WorkerPool(Executor):
 
     def pids(self) -> list[int]:
         """Process ids of the current workers."""
-        return [w.process.pid for w in self._workers if w.process.pid is not None]
+        return [w.pid for w in self._workers if w.pid is not None]
 
     def close(self) -> None:
-        """Stop every worker (idle ones tear down, busy ones get SIGTERM, stragglers are killed)."""
-        with self.cond:
-            if self._closed:
+        """Stop every worker (idle ones tear down, busy ones get SIGTERM, stragglers are killed).
+
+        Bounded in time: nothing here waits without a timeout. Releases every process object,
+        pipe and segment itself (batches still in use keep their mappings).
+        """
+        with self.lock:
+            if self._closed or self._stopping:
                 return
             self._stopping = True
             self._wake()
         try:
             if self._thread is not None:
-                self._thread.join()
+                self._thread.join(DISPATCHER_JOIN_SECONDS)
             self._stop_workers()
         finally:
             for w in self._workers:
-                if w.process.is_alive():
-                    w.process.kill()
-                    w.process.join(1.0)
+                with contextlib.suppress(ValueError):
+                    if w.process.is_alive():
+                        w.process.kill()
+                        w.process.join(1.0)
             self._drain()
             shared_memory.sweep(self.prefix)  # batches still in use keep their mappings
             self._reader.close()
-            self._wake_open = False
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            with self.cond:
+            with self._wake_lock:
+                self._wake_open = False
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+            with self.lock:
                 self._closed = True
+                for w in self._workers:
+                    w.release()
+                for task in self._tasks.values():
+                    task.worker = None
                 self._tasks.clear()
                 self._queue.clear()
+                self._owners.clear()
+                self._freed.clear()
                 self.cond.notify_all()
 
     def _stop_workers(self) -> None:
@@ -455,14 +502,15 @@ class WorkerPool(Executor):
             if not w.process.is_alive():
                 continue
             if w.task is not None:
-                w.process.terminate()
+                w.process.terminate()  # busy: it exits at once
             else:
                 try:
                     w.conn.send(None)
                 except OSError:
                     w.process.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
+        now = time.monotonic()
         for w in self._workers:
+            deadline = now + (BUSY_STOP_TIMEOUT if w.task is not None else STOP_TIMEOUT)
             w.process.join(max(0.0, deadline - time.monotonic()))
 
     def _drain(self) -> None:
@@ -475,10 +523,11 @@ class WorkerPool(Executor):
                         shared_memory.discard(message[2])
             except Exception:
                 pass
-            w.conn.close()
+            with contextlib.suppress(OSError):
+                w.conn.close()
 
     def diagnostics(self) -> dict[str, Any]:
-        with self.cond:
+        with self.lock:
             return {
                 "start_method": self.start_method,
                 "workers": len(self._workers),
@@ -486,16 +535,17 @@ class WorkerPool(Executor):
                 "queued": len(self._queue),
                 "known": len(self._tasks),
                 "deaths": self._deaths,
+                "consecutive_deaths": self._failures,
             }
 
     # -- scheduling ----------------------------------------------------------------------------------------
     def known(self, key: Hashable) -> bool:
-        with self.cond:
+        with self.lock:
             return key in self._tasks
 
     def demand(self, key: Hashable, request: BatchRequest) -> Task:
         """The task for ``key`` (an existing prefetch, or a new one queued first); the caller must collect it."""
-        with self.cond:
+        with self.lock:
             task = self._tasks.get(key)
             if task is None or task.waiters > 0:  # a second caller of the same key gets its own batch
                 task = self._new(key, request)
@@ -506,7 +556,7 @@ class WorkerPool(Executor):
 
     def prefetch(self, key: Hashable, request: BatchRequest) -> None:
         """Queue ``key`` for prefetching unless it is known already."""
-        with self.cond:
+        with self.lock:
             if key not in self._tasks:
                 self._new(key, request)
                 self._wake()
@@ -520,7 +570,7 @@ class WorkerPool(Executor):
 
     def drop_except(self, keep: set[Hashable]) -> None:
         """Forget prefetches not in ``keep`` that nobody waits for (running ones finish and are discarded)."""
-        with self.cond:
+        with self.lock:
             for key in [k for k, t in self._tasks.items() if k not in keep and t.waiters == 0]:
                 task = self._tasks.pop(key)
                 if task.state == "queued":
@@ -529,15 +579,20 @@ class WorkerPool(Executor):
 
     # -- collecting -------------------------------------------------------------------------------------
     def collect(self, task: Task) -> Batch:
-        """Wait for ``task`` (demanded before) and return its batch, or raise its error."""
-        with self.cond:
+        """Wait for ``task`` (demanded before) and return its batch, or raise its error.
+
+        While waiting, a Ctrl-C deferred by the program (:func:`~flowgraph.parallel.executor.check_interrupt`)
+        is raised here as KeyboardInterrupt within a tenth of a second.
+        """
+        with self.lock:
             try:
                 while task.state != "done":
                     if self._fatal is not None:
                         raise self._fatal
                     if self._closed or self._stopping:
                         raise PipelineError(f"{self.owner}: the worker pool was shut down while a batch was awaited.")
-                    self.cond.wait(0.5)
+                    check_interrupt()
+                    self.cond.wait(0.1)
             finally:
                 task.waiters -= 1
             if self._tasks.get(task.key) is task:
@@ -551,14 +606,15 @@ class WorkerPool(Executor):
 
     def release(self, task: Task) -> None:
         """Give up waiting for ``task`` (it stays cached as a prefetch)."""
-        with self.cond:
+        with self.lock:
             task.waiters -= 1
 
     # -- dispatcher thread ------------------------------------------------------------------------------
     def _wake(self) -> None:
-        if self._wake_open:
-            with contextlib.suppress(OSError):  # a full pipe wakes the dispatcher just as well
-                os.write(self._wake_w, b"x")
+        with self._wake_lock:  # never write to a closed (or reused) descriptor
+            if self._wake_open:
+                with contextlib.suppress(OSError):  # a full pipe wakes the dispatcher just as well
+                    os.write(self._wake_w, b"x")
 
     def _segment_freed(self, name: str) -> None:
         """The reader's callback (any thread, maybe under ``cond``): hand ``name`` back to its worker."""
@@ -603,13 +659,19 @@ class WorkerPool(Executor):
 
     def _dispatch(self) -> None:
         try:
-            while True:
-                with self.cond:
+            while not self._stopping:
+                # a timed acquire: close() must find this thread returning even if a caller
+                # interrupted at the wrong moment left the lock held
+                if not self.lock.acquire(timeout=_POLL_SECONDS):
+                    continue
+                try:
                     if self._stopping:
                         return
                     self._assign()
                     by_conn = {w.conn: w for w in self._workers}
                     by_sentinel = {w.process.sentinel: w for w in self._workers}
+                finally:
+                    self.lock.release()
                 ready = connection.wait([*by_conn, *by_sentinel, self._wake_r], timeout=_POLL_SECONDS)
                 for obj in ready:
                     if obj is self._wake_r:
@@ -623,7 +685,7 @@ class WorkerPool(Executor):
         except BaseException as e:  # pragma: no cover - a bug in the dispatcher must not hang callers
             error = WorkerError(f"{self.owner}: the dispatcher thread failed ({type(e).__name__}: {e}).")
             error.add_note("".join(traceback.format_exception(e)))
-            with self.cond:
+            with self.lock:
                 self._fatal = error
                 self.cond.notify_all()
 
@@ -646,13 +708,14 @@ class WorkerPool(Executor):
             return True
         if kind == "setup_error":
             fatal = rebuild_error(message[1], f"{self.owner} {w.label} while setting up its copy of the pipeline")
-            with self.cond:
+            with self.lock:
                 self._fatal = fatal
                 self.cond.notify_all()
             return True
         batch: Batch | None = None
         error: BaseException | None = None
         if kind == "done":
+            self._failures = 0  # a healthy batch: deaths before it are not consecutive with later ones
             packed = message[2]
             for name in packed.retired:
                 self._owners.pop(name, None)
@@ -661,7 +724,7 @@ class WorkerPool(Executor):
             batch = self._reader.unpack(packed)
         else:
             error = rebuild_error(message[2], f"{self.owner} {w.label}")
-        with self.cond:
+        with self.lock:
             task = w.task
             w.task = None
             if task is not None and task.id == message[1]:
@@ -684,10 +747,11 @@ class WorkerPool(Executor):
             if not self._receive(w):
                 break
         w.process.join(0.1)
-        with self.cond:
+        with self.lock:
             if self._stopping or w not in self._workers or self._fatal is not None:
                 return
             self._deaths += 1
+            self._failures += 1
             code = w.process.exitcode
             if not w.ready:  # it never got going: restarting would fail the same way
                 self._fatal = WorkerError(self._not_started(w.label, f"exited with code {code}"))
@@ -701,20 +765,21 @@ class WorkerPool(Executor):
                     f"{self.owner}: {w.label} died with exit code {code} while producing a batch "
                     f"(seed {task.request.random_seed}); check its memory use or run without workers to debug."
                 )
-            if self._deaths > 2 * self.num_workers + 2:
+            if self._failures > 2 * self.num_workers + 2:
                 self._fatal = WorkerError(
-                    f"{self.owner}: worker processes died {self._deaths} times (last exit code {code}); "
-                    "run the pipeline without PreCache to see the error."
+                    f"{self.owner}: worker processes died {self._failures} times in a row without delivering a "
+                    f"batch (last exit code {code}); run the pipeline without PreCache to see the error."
                 )
             else:
-                w.conn.close()
-                self._reader.forget(segment_prefix(self.prefix, w.index, w.process.pid))
+                self._reader.forget(segment_prefix(self.prefix, w.index, w.pid))
                 for name in [n for n, owner in self._owners.items() if owner is w]:
                     del self._owners[name]
                 try:
                     self._workers[self._workers.index(w)] = self._spawn(w.index)
                 except WorkerError as e:
                     self._fatal = e
+                else:
+                    w.release()  # its pipe and process fds now, not when the collector runs
             self.cond.notify_all()
 
 
@@ -729,6 +794,8 @@ def _preload_flowgraph() -> None:
 
 
 __all__ = [
+    "BUSY_STOP_TIMEOUT",
+    "DISPATCHER_JOIN_SECONDS",
     "STOP_TIMEOUT",
     "THREADS_VARIABLE",
     "Task",
