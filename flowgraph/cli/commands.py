@@ -7,6 +7,11 @@ defines ``pipeline`` (a Pipeline) and ``request`` (a BatchRequest).
 
 Exit codes: 0 success, 1 an error in the pipeline or its file (shown as the flowgraph message,
 without a traceback unless ``--debug``), 2 a usage error, 130 interrupted.
+
+Ctrl-C (SIGINT) is deferred to safe points (:class:`DeferredInterrupt`): Python's default
+handler raises KeyboardInterrupt wherever the main thread is, and a KeyboardInterrupt raised in a
+finalizer, a weakref callback or an HDF5 library callback is printed as "Exception ignored" and
+lost, while one raised half-way through releasing a lock leaves the lock held.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -124,6 +131,79 @@ def _require_request(request: Any, path: str) -> Any:
     return request
 
 
+class DeferredInterrupt:
+    """While active (a context manager, main thread only): Ctrl-C becomes a KeyboardInterrupt at a safe point.
+
+    The SIGINT handler only takes note. The KeyboardInterrupt is raised by :meth:`check`, which
+    the command's batch loop calls between batches and a PreCache's worker pool calls while it
+    waits for a batch (:func:`flowgraph.parallel.executor.check_interrupt`, ten times a second).
+    Where no safe point comes within ``force_after`` seconds (a long batch computed in this
+    process), the handler raises it once where the main thread is, as Python would have; a third
+    Ctrl-C raises it at once. After the first Ctrl-C, cleanup (workers stopped, files closed)
+    runs without being interrupted again.
+    """
+
+    def __init__(self, force_after: float = 2.0) -> None:
+        self.force_after = force_after
+        self.requested: float | None = None  # monotonic time of the first Ctrl-C
+        self.delivered = False  # a KeyboardInterrupt was raised for it
+        self.signals = 0
+        self._forcing = False
+        self._active = False
+        self._stop = threading.Event()
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers belong to the main thread: Python's default stays
+        from flowgraph.parallel.executor import set_interrupt_check
+
+        self._previous = signal.signal(signal.SIGINT, self._handler)
+        self._previous_check = set_interrupt_check(self.check)
+        self._main = threading.get_ident()
+        self._active = True
+        # started here, not in the handler: starting a thread from a signal handler can deadlock
+        self._watchdog = threading.Thread(target=self._watch, name="flowgraph-interrupt", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._active:
+            return
+        from flowgraph.parallel.executor import set_interrupt_check
+
+        self._active = False
+        self._stop.set()
+        self._watchdog.join(1.0)
+        set_interrupt_check(self._previous_check)
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.signals += 1
+        if self.requested is None:
+            self.requested = time.monotonic()
+        if self._forcing or self.signals >= 3:
+            self._forcing = False
+            self.delivered = True
+            raise KeyboardInterrupt
+
+    def _watch(self) -> None:
+        forced = False
+        while not self._stop.wait(0.05):
+            if forced or self.delivered or self.requested is None:
+                continue
+            if time.monotonic() - self.requested < self.force_after:
+                continue
+            forced = True
+            self._forcing = True
+            signal.pthread_kill(self._main, signal.SIGINT)  # a real signal: it also ends a blocking call
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed (a safe point)."""
+        if self.requested is not None:
+            self.delivered = True
+            raise KeyboardInterrupt
+
+
 def _precache(workers: int) -> Any:
     import flowgraph as fg
 
@@ -144,6 +224,7 @@ def run_batches(
     import numpy as np
 
     import flowgraph as fg
+    from flowgraph.parallel.executor import check_interrupt
     from flowgraph.profiling import ProfileStats
 
     kept: list[Any] = []
@@ -158,6 +239,7 @@ def run_batches(
         start = time.perf_counter()
         seeds = seed_stream(seed or 0, start=0)
         for i in range(batches):
+            check_interrupt()  # a safe point for a deferred Ctrl-C (see DeferredInterrupt)
             req = request if seed is None else request.with_seed(next(seeds))
             batch = p.request_batch(req)
             for array in batch.arrays().values():
@@ -502,7 +584,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         except Exception:  # pragma: no cover - defensive
             args.workers = 0
     try:
-        return int(args.func(args, out, err))
+        with DeferredInterrupt():
+            return int(args.func(args, out, err))
     except UsageError as e:
         err.write(f"flowgraph {args.command}: {e}\n")
         return EXIT_USAGE
