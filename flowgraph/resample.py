@@ -144,8 +144,11 @@ def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop
                 x1 = min(x0 + 1, width - 1)
                 fy = yy - y0
                 fx = xx - x0
-                top = section[y0, x0] + (section[y0, x1] - section[y0, x0]) * fx
-                bottom = section[y1, x0] + (section[y1, x1] - section[y1, x0]) * fx
+                # in double precision (+ 0.0): float32 differences of extreme values would overflow
+                s00, s01 = section[y0, x0] + 0.0, section[y0, x1] + 0.0
+                s10, s11 = section[y1, x0] + 0.0, section[y1, x1] + 0.0
+                top = s00 + (s01 - s00) * fx
+                bottom = s10 + (s11 - s10) * fx
                 out[k, i, j] = top + (bottom - top) * fy
 
 
@@ -162,10 +165,15 @@ def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, start, stop):
                 z0, y0, x0 = int(zz), int(yy), int(xx)
                 z1, y1, x1 = min(z0 + 1, depth - 1), min(y0 + 1, height - 1), min(x0 + 1, width - 1)
                 fz, fy, fx = zz - z0, yy - y0, xx - x0
-                a0 = src[z0, y0, x0] + (src[z0, y0, x1] - src[z0, y0, x0]) * fx
-                a1 = src[z0, y1, x0] + (src[z0, y1, x1] - src[z0, y1, x0]) * fx
-                b0 = src[z1, y0, x0] + (src[z1, y0, x1] - src[z1, y0, x0]) * fx
-                b1 = src[z1, y1, x0] + (src[z1, y1, x1] - src[z1, y1, x0]) * fx
+                # in double precision (+ 0.0): float32 differences of extreme values would overflow
+                v000, v001 = src[z0, y0, x0] + 0.0, src[z0, y0, x1] + 0.0
+                v010, v011 = src[z0, y1, x0] + 0.0, src[z0, y1, x1] + 0.0
+                v100, v101 = src[z1, y0, x0] + 0.0, src[z1, y0, x1] + 0.0
+                v110, v111 = src[z1, y1, x0] + 0.0, src[z1, y1, x1] + 0.0
+                a0 = v000 + (v001 - v000) * fx
+                a1 = v010 + (v011 - v010) * fx
+                b0 = v100 + (v101 - v100) * fx
+                b1 = v110 + (v111 - v110) * fx
                 a = a0 + (a1 - a0) * fy
                 b = b0 + (b1 - b0) * fy
                 out[k, i, j] = a + (b - a) * fz
@@ -228,15 +236,59 @@ def _bounds(alpha, beta, shift, field, c_lo, c_hi, n2):
     return lo, hi
 
 
+def interpolation_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype :func:`warp` interpolates an image of ``dtype`` in (and returns).
+
+    float32, float64, complex64 and complex128 stay (complex values interpolate their real and
+    imaginary parts alike); float16, bool and integers of up to 16 bits go through float32, which
+    holds every value of theirs exactly; wider integers go through float64, exact up to 2**53
+    (the caller rounds and clips back, see ``flowgraph.nodes.spatial.resample``).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "fc" and dtype.itemsize >= 4:
+        return dtype
+    if dtype.kind in "ui" and dtype.itemsize > 2:
+        return np.dtype(np.float64)
+    if dtype.kind in "fuib":
+        return np.dtype(np.float32)
+    raise TypeError(f"cannot interpolate an image of dtype {dtype}; only numbers and booleans can be interpolated.")
+
+
+def round_back(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Interpolated ``values`` (float) as ``dtype``: integers rounded and clipped to the dtype's range.
+
+    The clip bounds are the widest floats inside the range (``float(2**64 - 1)`` is ``2**64``,
+    which would wrap to 0), so that the conversion never overflows.
+    """
+    dtype = np.dtype(dtype)
+    if values.dtype == dtype:
+        return values
+    if dtype.kind in "uib":
+        np.rint(values, out=values)
+        if dtype.kind != "b":
+            info = np.iinfo(dtype)
+            low, high = (_inside(info.min, values.dtype, -1), _inside(info.max, values.dtype, +1))
+            np.clip(values, low, high, out=values)
+    return values.astype(dtype)
+
+
+def _inside(bound: int, ftype: np.dtype, side: int) -> float:
+    """The float of ``ftype`` closest to the integer ``bound`` that does not lie beyond it (``side``: +1 upper)."""
+    value = ftype.type(bound)
+    while (int(value) > bound) if side > 0 else (int(value) < bound):
+        value = np.nextafter(value, ftype.type(-side * np.inf))
+    return float(value)
+
+
 def warp(src: np.ndarray, m: SeparableMap, interpolate: bool) -> np.ndarray:
     """Read ``src`` (3-D spatial, leading channel axes allowed) through ``m``.
 
-    Images (``interpolate``) are interpolated linearly and returned as float32 (float64 input
-    stays float64); anything else is read by nearest neighbour on its own dtype.
+    Images (``interpolate``) are interpolated linearly in :func:`interpolation_dtype` (float32,
+    float64, complex) and returned in it; anything else is read by nearest neighbour on its own dtype.
     """
     lead = src.ndim - 3
     if interpolate:
-        dtype = src.dtype if src.dtype.kind == "f" else np.dtype(np.float32)
+        dtype = interpolation_dtype(src.dtype)
         kernel = _warp_sections if m.keeps_axis0() else _warp_3d
     else:
         dtype = src.dtype
@@ -249,4 +301,4 @@ def warp(src: np.ndarray, m: SeparableMap, interpolate: bool) -> np.ndarray:
     return out
 
 
-__all__ = ["SeparableMap", "map_bounds", "num_threads", "warp"]
+__all__ = ["SeparableMap", "interpolation_dtype", "map_bounds", "num_threads", "round_back", "warp"]

@@ -17,6 +17,7 @@ Transforms that are smooth maps (affine, per-section shifts, B-spline jitter) ar
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import itertools
 from collections.abc import Sequence
@@ -30,10 +31,10 @@ from flowgraph.coordinate import Coordinate
 from flowgraph.graph import Graph, inside
 from flowgraph.keys import ArrayKey, Key
 from flowgraph.request import BatchRequest
-from flowgraph.resample import SeparableMap, map_bounds, warp
+from flowgraph.resample import SeparableMap, map_bounds, round_back, warp
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, Spec
-from flowgraph.validate import array_key
+from flowgraph.validate import array_key, check_finite
 
 from .augment import RandomAugment
 
@@ -287,7 +288,12 @@ def read_roi(m: SeparableMap, voxel_size: Coordinate) -> Roi:
 def resample(array: Array, m: SeparableMap) -> np.ndarray:
     """``array`` read through ``m`` (built for a source at the world origin), on its own dtype.
 
-    Integer images (e.g. uint8 raw before Normalize) are interpolated in float32 and rounded back.
+    Integer images (e.g. uint8 raw before Normalize) are interpolated in float32 (up to 16 bits)
+    or float64 (wider), rounded and clipped back to their dtype's range, so a value at the
+    dtype's maximum never wraps around; 64-bit integers beyond 2**53 lose their lowest bits (mark
+    ids ``interpolatable=False``: nearest neighbour is exact). Complex images interpolate their
+    real and imaginary parts. Float images holding NaN or inf are refused (NonFiniteError):
+    interpolation would spread each to its neighbours.
     """
     data = array.data
     dims = array.roi.dims
@@ -296,14 +302,19 @@ def resample(array: Array, m: SeparableMap) -> np.ndarray:
         data = data[..., None, :, :]
         origin = np.concatenate([[0.0], origin])
     interpolate = bool(array.spec.interpolatable)
+    if interpolate and data.dtype.kind in "fc":
+        owner, key = _resampling.get()
+        check_finite(owner, key, data)
     out = warp(data, m.moved(origin), interpolate)
-    if interpolate and data.dtype.kind in "uib":
-        info = np.iinfo(data.dtype) if data.dtype.kind != "b" else None
-        np.rint(out, out=out)
-        if info is not None:
-            np.clip(out, info.min, info.max, out=out)
-        out = out.astype(data.dtype)
+    if interpolate:
+        out = round_back(out, data.dtype)
     return out[..., 0, :, :] if dims == 2 else out
+
+
+#: the node and key being resampled, for the messages of :func:`resample`
+_resampling: contextvars.ContextVar[tuple[str, Any]] = contextvars.ContextVar(
+    "resampling", default=("resample", "an image")
+)
 
 
 def finest_voxel_size(request: BatchRequest) -> Coordinate | None:
@@ -548,7 +559,11 @@ class SpatialAugment(RandomAugment):
                 roi = request[key].roi
                 assert roi is not None  # only keys with a ROI are transformed
                 if isinstance(value, Array):
-                    out[key] = state.transform.apply(value, roi, state.plans[key])
+                    token = _resampling.set((self.name, key))  # names them in resample()'s errors
+                    try:
+                        out[key] = state.transform.apply(value, roi, state.plans[key])
+                    finally:
+                        _resampling.reset(token)
                 else:
                     assert isinstance(value, Graph)
                     out[key] = move_points(value, state.transform, roi)
