@@ -8,6 +8,12 @@ makes the node the identity without calling :meth:`RandomAugment.augment`.
 
 All parameters of a request come from one method, :meth:`RandomAugment._params_for`: a hook that
 records or replays augmentations overrides it and nothing else.
+
+Intensity arrays (the keys in the attributes named by :attr:`RandomAugment.intensity_attributes`,
+``array`` and ``intensities`` by default) are checked for NaN and inf before every ``augment``
+(:func:`flowgraph.validate.check_finite`, one summing pass): one non-finite voxel would spread
+through a section mean, a blur or an interpolation, so the node refuses it with
+:class:`~flowgraph.errors.NonFiniteError` naming the key, the node and how many voxels.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from typing import Any
 import numpy as np
 
 from flowgraph import observe
+from flowgraph.array import Array
 from flowgraph.batch import Batch
+from flowgraph.keys import ArrayKey
 from flowgraph.provider import BatchFilter
 from flowgraph.request import BatchRequest
-from flowgraph.validate import probability
+from flowgraph.validate import check_finite, probability
 
 
 class RandomAugment(BatchFilter):
@@ -66,6 +74,9 @@ class RandomAugment(BatchFilter):
     exact_dependencies = True
 
     p: float = 1.0
+    #: attributes holding the ArrayKey of an intensity array the node reads (checked for NaN and inf
+    #: before ``augment``); a subclass that tolerates non-finite values sets ``()``
+    intensity_attributes: tuple[str, ...] = ("array", "intensities")
 
     def __init__(self, name: str, p: float = 1.0) -> None:
         self.p = probability(name, "p", p)
@@ -109,9 +120,22 @@ class RandomAugment(BatchFilter):
         return self.dependencies(request, params)
 
     def process(self, batch: Batch, request: BatchRequest, state: Any) -> Batch | None:
+        self.check_intensities(batch)
         if state is None:
             return None
         return self.augment(batch, request, state)
+
+    def check_intensities(self, batch: Batch) -> None:
+        """Raise NonFiniteError if an intensity array of this node in ``batch`` holds NaN or inf.
+
+        Checked whether or not the gate is open, so the same input is refused for every seed.
+        """
+        for attribute in self.intensity_attributes:
+            key = getattr(self, attribute, None)
+            if isinstance(key, ArrayKey) and key in batch:
+                array = batch[key]
+                if isinstance(array, Array):
+                    check_finite(self.name, key, array.data)
 
 
 __all__ = ["RandomAugment"]

@@ -200,6 +200,7 @@ class DefectAugment(RandomAugment):
             without ``artifact_source``, ``artifacts`` and ``artifacts_mask``.
         SetupError: ``intensities`` missing or not float, ``axis`` out of range, or the
             artifact source lacking a key, with a non-float artifact or another voxel size.
+        NonFiniteError: ``intensities`` holds NaN or inf (checked by the kit's base for every request).
 
     Example:
         >>> import numpy as np, flowgraph as fg

@@ -110,6 +110,7 @@ class IntensityAugment(RandomAugment):
     Raises:
         ConfigError: bad ``array``, a bound that is not a finite number, a min above its max.
         SetupError: ``array`` missing upstream or not a float array.
+        NonFiniteError: ``array`` holds NaN or inf (checked by the kit's base for every request).
 
     Example:
         >>> import numpy as np, flowgraph as fg
