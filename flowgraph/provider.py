@@ -126,6 +126,13 @@ class BatchProvider:
 
         return [v for v in vars(self).values() if isinstance(v, Pipeline)]
 
+    def _nested_count(self) -> int:
+        """How many nested pipelines this node has (counted once: they are configuration)."""
+        count: int | None = self.__dict__.get("_nested_count_cache")
+        if count is None:
+            count = self.__dict__["_nested_count_cache"] = len(self.nested_pipelines())
+        return count
+
     def negotiate(self, request: BatchRequest) -> Negotiation:
         """The requests this node sends upstream and to its nested pipelines for ``request``.
 
@@ -350,12 +357,13 @@ class BatchFilter(BatchProvider):
 
         Override it (calling ``super().negotiate``) to add requests to nested pipelines.
         """
-        nested: list[list[BatchRequest]] = [[] for _ in self.nested_pipelines()]
+        nested: list[list[BatchRequest]] = [[] for _ in range(self._nested_count())]
         if (self.autoskip and not self.concerns(request)) or self.skip_node(request):
             return Negotiation([[request]], nested)
         # gunpowder-style filters may grow the request they are given in place: they get a copy (and
         # what they make of it is their dependency); the library's nodes get the request itself
-        given = request if self.exact_dependencies else request.copy()
+        own_prepare = type(self).prepare is not BatchFilter.prepare
+        given = request.copy() if own_prepare and not self.exact_dependencies else request
         before = [(key, spec.roi) for key, spec in request.items()]  # Rois are immutable: cheap snapshot
         try:
             prepared = self.prepare(given)
@@ -369,7 +377,11 @@ class BatchFilter(BatchProvider):
                 "BatchRequest instead (the caller's request must stay as it is)."
             )
         if deps is None:  # the whole request (as prepare() left it), as in gunpowder
-            deps = BatchRequest({k: s for k, s in given.items() if k not in self._provided}, request.random_seed)
+            provided = self._provided
+            if provided and any(k in provided for k in given):
+                deps = BatchRequest({k: s for k, s in given.items() if k not in provided}, request.random_seed)
+            else:
+                deps = given  # never modified downstream of here
         if not isinstance(deps, BatchRequest):
             raise BatchContractError(f"{self.name}: prepare() must return a BatchRequest, got {type(deps).__name__}.")
         deps = complete_dependencies(self, deps)
