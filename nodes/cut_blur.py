@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from skimage.transform import resize
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
@@ -64,6 +63,8 @@ def cut_blur(data: np.ndarray, box: tuple[slice, ...], factors: tuple[float, ...
         >>> cut_blur(np.arange(4.0).reshape(1, 4) / 4, (slice(None), slice(0, 4)), (1.0, 2.0)).round(3)
         array([[0.152, 0.152, 0.598, 0.598]])
     """
+    from skimage.transform import resize  # imported on first use: scikit-image is slow to import
+
     index: tuple[Any, ...] = (Ellipsis, *box)
     region = data[index]
     lead = region.ndim - len(box)

@@ -6,7 +6,6 @@ import math
 
 import numba
 import numpy as np
-from skimage.draw import line
 
 from flowgraph.array import Array
 from flowgraph.batch import Batch
@@ -60,6 +59,8 @@ def band_intervals(
     shape: tuple[int, int], across_rows: bool, a: int, b: int, iterations: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`line_band` as one interval ``[left, right]`` per row (per column if not ``across_rows``)."""
+    from skimage.draw import line  # imported on first use: scikit-image is slow to import
+
     rows, cols = shape if across_rows else shape[::-1]
     rr, cc = line(0, a, rows - 1, b)
     lo, hi = np.full(rows, cols, np.int64), np.full(rows, -1, np.int64)
