@@ -31,7 +31,7 @@ from flowgraph.coordinate import Coordinate
 from flowgraph.graph import Graph, inside
 from flowgraph.keys import ArrayKey, Key
 from flowgraph.request import BatchRequest
-from flowgraph.resample import SeparableMap, map_bounds, round_back, warp
+from flowgraph.resample import SeparableMap, displacement_map, map_bounds, round_back, warp
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec, Spec
 from flowgraph.validate import array_key, check_finite
@@ -345,21 +345,10 @@ def voxel_centres(roi: Roi, voxel_size: Coordinate) -> list[np.ndarray]:
 def map_displacement(m: SeparableMap, roi: Roi, voxel_size: Coordinate) -> np.ndarray:
     """(D, *shape) float32 world displacement ``source(p) - p`` of every voxel centre of ``roi`` under ``m``.
 
-    Evaluates the map at full resolution (only when a displacement array is requested).
+    Evaluated by the same compiled map as the resampling, in one pass (only when a displacement
+    array is requested).
     """
-    dims = roi.dims
-    k, i, j = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in m.shape], indexing="ij", sparse=True)
-    taps = m.c0[:, None] + np.arange(4)  # (n2, 4)
-    v = np.asarray(voxel_size.ints(), dtype=np.float64)
-    centres = voxel_centres(roi, voxel_size)
-    out = np.empty((dims, *(roi.shape // voxel_size).ints()), dtype=np.float32)
-    for d in range(3 - dims, 3):
-        field = np.einsum("kijt,jt->kij", m.field[d][:, :, taps].astype(np.float64), m.weights.astype(np.float64))
-        s = m.alpha[d] + m.beta[d, 0] * k + m.beta[d, 1] * i + m.beta[d, 2] * j + m.shift[d][:, None, None] + field
-        e = d - (3 - dims)
-        world = (s + 0.5) * v[e]
-        out[e] = (world.reshape(out.shape[1:]) if dims == 3 else world[0]) - centres[e]
-    return out
+    return displacement_map(m, roi.begin.ints(), voxel_size.ints())
 
 
 @dataclasses.dataclass
