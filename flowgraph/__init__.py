@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ 
     from flowgraph.visualize.drawing import render
     from flowgraph.visualize.preview import preview, preview_pipeline
 
-# the periphery (pictures, previews) and heavier leaves (fields) are imported on first use: ``import flowgraph`` stays light
+# the periphery (pictures, previews) and heavier leaves (fields) are imported on first use:
+# ``import flowgraph`` stays light
 _LAZY = {
     "DisplacementField": "flowgraph.fields",
     "preview": "flowgraph.visualize.preview",

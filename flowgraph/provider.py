@@ -454,7 +454,7 @@ def complete_dependencies(node: BatchFilter, deps: BatchRequest) -> BatchRequest
                     new = spec.replace(voxel_size=offered.voxel_size)
                 else:
                     _refuse_mismatch(node, key, "voxel size", spec.voxel_size, offered.voxel_size)
-                vs = new.voxel_size
+                vs = new.voxel_size  # type: ignore[union-attr]
                 if new.roi is not None and vs is not None and len(vs) == new.roi.dims and not new.roi.on_grid(vs):
                     new = new.with_roi(new.roi.snap_to_grid(vs, "grow"))
         elif isinstance(spec, GraphSpec) and isinstance(offered, GraphSpec):

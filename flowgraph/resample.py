@@ -128,18 +128,17 @@ def _coordinate(d, k, i, j, alpha, beta, shift, field, c0, weights):
     )
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@numba.njit(nogil=True, cache=True)
 def _displacement_sections(alpha, beta, shift, field, c0, weights, first, smooth, v, begin, out, start, stop):
     n1, n2 = out.shape[2], out.shape[3]
-    steps = np.arange(n2).astype(np.float32)
     for d in range(first, 3):
         e = d - first
-        ve, be = np.float32(v[e]), np.float32(begin[e])
-        slope = np.float32(beta[d, 2] - (1.0 if d == 2 else 0.0))  # minus the voxel's own index
+        ve, be = v[e], begin[e]
+        slope = beta[d, 2] - (1.0 if d == 2 else 0.0)  # the displacement subtracts the voxel's own index
         for k in range(start, stop):
             for i in range(n1):
                 own = k if d == 0 else (i if d == 1 else 0)
-                row = np.float32(alpha[d] + beta[d, 0] * k + beta[d, 1] * i + shift[d, k] - own)
+                row = alpha[d] + beta[d, 0] * k + beta[d, 1] * i + shift[d, k] - own
                 target = out[e, k, i]
                 if smooth[d]:
                     f = field[d, k, i]
@@ -151,10 +150,10 @@ def _displacement_sections(alpha, beta, shift, field, c0, weights, first, smooth
                             + weights[j, 2] * f[c + 2]
                             + weights[j, 3] * f[c + 3]
                         )
-                        target[j] = (row + slope * steps[j] + taps) * ve - be
+                        target[j] = (row + slope * j + taps) * ve - be
                 else:
                     for j in range(n2):
-                        target[j] = (row + slope * steps[j]) * ve - be
+                        target[j] = (row + slope * j) * ve - be
 
 
 def displacement_map(m: SeparableMap, begin: Sequence[int], voxel_size: Sequence[int]) -> np.ndarray:
@@ -169,7 +168,7 @@ def displacement_map(m: SeparableMap, begin: Sequence[int], voxel_size: Sequence
     b = np.asarray(begin, dtype=np.float64)
     smooth = np.array([bool(m.field[d].any()) for d in range(3)])
     args = (m.alpha, m.beta, m.shift, m.field, m.c0, m.weights, first, smooth, v, b, out)
-    _run(_displacement_sections, args, m.shape[0])  # type: ignore[arg-type]
+    _run(_displacement_sections, args, m.shape[0])
     return out if dims == 3 else out[:, 0]
 
 

@@ -103,7 +103,7 @@ class GraphSource(BatchProvider):
                 data["location"] = data.pop(position)
         out = spec.copy()
         if out.directed is None:
-            out.directed = self.spec[self.key].directed  # type: ignore[union-attr]
+            out.directed = self.spec[self.key].directed
         return (
             Graph.from_nx_graph(nx_graph, out).crop(spec.roi)
             if spec.roi is not None

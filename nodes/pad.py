@@ -168,6 +168,7 @@ class Pad(BatchFilter):
                 "request a ROI."
             )
         if self.mode == "reflect" and isinstance(spec, ArraySpec):
+            assert self._voxel_size is not None  # setup() refused reflect without a bounded array
             deps[self.key] = spec.with_roi(self._mirrored(spec.roi, self._voxel_size)[0])
             return deps
         inside = spec.roi.intersect(self._data_roi)

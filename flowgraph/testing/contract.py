@@ -124,7 +124,7 @@ def check_delivers_request(case: NodeCase) -> None:
             # every delivered point lies inside the requested ROI, or is the outer end of an edge
             # that crosses its border (gunpowder keeps those dangling ends)
             begin, end = np.asarray(rspec.roi.begin, float), np.asarray(rspec.roi.end, float)
-            inside = ((value.locations >= begin) & (value.locations < end)).all(axis=1)
+            inside = np.asarray(((value.locations >= begin) & (value.locations < end)).all(axis=1), dtype=bool)
             ids = np.asarray(value.ids)
             edges = np.asarray(value.edges).reshape(-1, 2)
             joined = set(edges[np.isin(edges, ids[inside]).any(axis=1)].ravel().tolist())

@@ -105,7 +105,8 @@ def test_structure_of_a_known_pipeline() -> None:
     assert normalize["changes"] == {"RAW": "float32"}
     assert normalize["label"] == "Normalize(RAW)"
     reject = g.nodes[node_by_cls(g, "Reject")]
-    assert reject["params"] == {"mask": "MASK"}  # only what differs from the defaults
+    # only what differs from the signature defaults (min_masked=None resolves to 0.5 when no min_count is given)
+    assert reject["params"] == {"mask": "MASK", "min_masked": "0.5"}
     sources = [g.nodes[u] for u in g.predecessors(merge)]
     assert sorted(s["provides"]["RAW"] if "RAW" in s["provides"] else s["provides"]["MASK"] for s in sources) == [
         "uint8 10x40x40 vx @ 4x2x2",
