@@ -97,8 +97,10 @@ class GraphSource(BatchProvider):
         """The provider's networkx graph of ``spec.roi``, its positions renamed to ``location``."""
         nx_graph = self.provider[spec.roi]
         position = getattr(self.provider, "position_attribute", "location")
-        if position != "location":
+        unplaced = [n for n, data in nx_graph.nodes(data=True) if data.get(position) is None]
+        if position != "location" or unplaced:
             nx_graph = nx_graph.copy()
+            nx_graph.remove_nodes_from(unplaced)  # ends of edges leaving the ROI, read without a position
             for _, data in nx_graph.nodes(data=True):
                 data["location"] = data.pop(position)
         out = spec.copy()

@@ -28,9 +28,9 @@ class RingProvider:
         for i, location in self.locations.items():
             if roi.contains(location):
                 graph.add_node(i, **{self.position_attribute: location})
-        for i in range(6):  # a ring: i -> i + 1
+        for i in range(6):  # a ring: i -> i + 1; an edge leaving the ROI adds its end without a position
             j = (i + 1) % 6
-            if i in graph and j in graph:
+            if i in graph:
                 graph.add_edge(i, j)
         return graph
 
