@@ -97,6 +97,15 @@ class Pipeline:
     def nodes(self) -> list[BatchProvider]:
         return [p.node for p in self.walk()]
 
+    def all_nodes(self) -> list[BatchProvider]:
+        """Every node, those of nested pipelines (an artifact source) right after their host."""
+        out: list[BatchProvider] = []
+        for node in self.nodes():
+            out.append(node)
+            for nested in node.nested_pipelines():
+                out += nested.all_nodes()
+        return out
+
     def size(self) -> int:
         return sum(1 for _ in self.walk())
 

@@ -74,8 +74,9 @@ class Squeeze(BatchFilter):
     exact_dependencies = True
 
     def __init__(self, arrays: Sequence[ArrayKey], axis: int = 0) -> None:
-        self.arrays = array_keys("Squeeze", arrays)
-        self.axis = number("Squeeze", "axis", axis, 0, integer=True)
+        name = type(self).__name__
+        self.arrays = array_keys(name, arrays)
+        self.axis = number(name, "axis", axis, 0, integer=True)
 
     def setup(self) -> None:
         for key in self.arrays:
@@ -91,14 +92,23 @@ class Squeeze(BatchFilter):
                 continue
             array = batch[key]
             assert isinstance(array, Array)
-            lead = leading_axes(array)
-            if self.axis >= lead or array.data.shape[self.axis] != 1:
-                raise RequestError(
-                    f"{self.name}: axis={self.axis} cannot be squeezed from {key} (data {array.data.shape}, "
-                    f"{lead} leading axes); Squeeze removes a leading non-spatial axis of length one."
-                )
-            out[key] = Array.trusted(squeeze(array.data, self.axis), array.spec)
+            problem = self.refusal(array, leading_axes(array))
+            if problem:
+                raise RequestError(f"{self.name}: axis={self.axis} {problem} of {key} (data {array.data.shape}).")
+            out[key] = Array.trusted(self.reshape(array.data), array.spec)
         return out
+
+    def refusal(self, array: Array, lead: int) -> str:
+        """Why ``axis`` cannot be squeezed from ``array`` (with ``lead`` leading axes), or ''."""
+        if self.axis >= lead or array.data.shape[self.axis] != 1:
+            return (
+                f"is not a leading non-spatial axis of length one ({lead} leading axes); Squeeze removes only "
+                "such an axis"
+            )
+        return ""
+
+    def reshape(self, data: np.ndarray) -> np.ndarray:
+        return squeeze(data, self.axis)
 
 
 __all__ = ["Squeeze", "array_keys", "leading_axes", "squeeze"]

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from flowgraph.array import Array
-from flowgraph.batch import Batch
-from flowgraph.errors import RequestError
-from flowgraph.keys import ArrayKey
-from flowgraph.provider import BatchFilter
-from flowgraph.request import BatchRequest
-from flowgraph.validate import number
 
-from .squeeze import array_keys, leading_axes
+from .squeeze import Squeeze
 
 
 def unsqueeze(data: np.ndarray, axis: int) -> np.ndarray:
@@ -27,7 +19,7 @@ def unsqueeze(data: np.ndarray, axis: int) -> np.ndarray:
     return np.expand_dims(data, axis)
 
 
-class Unsqueeze(BatchFilter):
+class Unsqueeze(Squeeze):
     """Insert a data axis of length one at ``axis`` into each of ``arrays``.
 
     As gunpowder's Unsqueeze: ``axis`` counts the axes of the data and must lie among or just
@@ -58,35 +50,15 @@ class Unsqueeze(BatchFilter):
         (1, 1, 4, 4)
     """
 
-    autoskip = True  # flowgraph's rules for library nodes (see BatchFilter)
-    exact_dependencies = True
+    def refusal(self, array: Array, lead: int) -> str:
+        if self.axis > lead:
+            return (
+                f"lies inside the spatial axes ({lead} leading axes); Unsqueeze adds a leading axis: use axis <= {lead}"
+            )
+        return ""
 
-    def __init__(self, arrays: Sequence[ArrayKey], axis: int = 0) -> None:
-        self.arrays = array_keys("Unsqueeze", arrays)
-        self.axis = number("Unsqueeze", "axis", axis, 0, integer=True)
-
-    def setup(self) -> None:
-        for key in self.arrays:
-            self.updates(key)
-
-    def prepare(self, request: BatchRequest) -> BatchRequest:
-        return self.updated_dependencies(request)
-
-    def process(self, batch: Batch, request: BatchRequest) -> Batch:
-        out = Batch()
-        for key in self.arrays:
-            if key not in batch:
-                continue
-            array = batch[key]
-            assert isinstance(array, Array)
-            lead = leading_axes(array)
-            if self.axis > lead:
-                raise RequestError(
-                    f"{self.name}: axis={self.axis} lies inside the spatial axes of {key} (data {array.data.shape}, "
-                    f"{lead} leading axes); Unsqueeze adds a leading axis: use axis <= {lead}."
-                )
-            out[key] = Array.trusted(unsqueeze(array.data, self.axis), array.spec)
-        return out
+    def reshape(self, data: np.ndarray) -> np.ndarray:
+        return unsqueeze(data, self.axis)
 
 
 __all__ = ["Unsqueeze", "unsqueeze"]

@@ -33,7 +33,7 @@ from flowgraph.errors import ConfigError
 from flowgraph.graph import Graph
 from flowgraph.keys import ArrayKey
 from flowgraph.pipeline import Pipeline, build, normalize_request
-from flowgraph.provider import BatchFilter, BatchProvider, describing
+from flowgraph.provider import BatchFilter, describing
 from flowgraph.request import BatchRequest
 from flowgraph.specs import ArraySpec
 
@@ -225,15 +225,6 @@ def check_bad_arguments(case: NodeCase) -> None:
             raise AssertionError(f"make(**{overrides!r}) raised no ConfigError naming {parameter!r}")
 
 
-def _all_nodes(p: Pipeline) -> list[BatchProvider]:
-    out = []
-    for node in p.nodes():
-        out.append(node)
-        for nested in node.nested_pipelines():
-            out += _all_nodes(nested)
-    return out
-
-
 def _as_sent(request: BatchRequest) -> tuple[Any, ...]:
     return (request.random_seed, sorted((str(k), repr(s)) for k, s in request.items()))
 
@@ -248,7 +239,7 @@ def check_picture_matches_run(case: NodeCase, seeds: Iterable[int] = (0, 1, 2)) 
 
     with describing(), build(pipeline_of(case)) as p:
         received: dict[int, list[BatchRequest]] = {}
-        for node in _all_nodes(p):
+        for node in p.all_nodes():
             original = node.request_batch
 
             def spy(request: BatchRequest, _node: Any = node, _original: Any = original) -> Batch:

@@ -239,15 +239,6 @@ def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 
         return _graph(built, request, seed)
 
 
-def _all_nodes(p: Pipeline) -> list[BatchProvider]:
-    out = []
-    for node in p.nodes():
-        out.append(node)
-        for nested in node.nested_pipelines():
-            out += _all_nodes(nested)
-    return out
-
-
 def _graph(p: Pipeline, request: BatchRequest | None, seed: int) -> nx.DiGraph:
     import networkx as nx  # imported here: worker processes importing flowgraph do not pay for it
 
