@@ -240,7 +240,7 @@ class BatchProvider:
         source = not self._upstream and not isinstance(self, BatchFilter)
         read = without_placeholders(request) if source else request  # a source reads no placeholder
         try:
-            batch = self.provide(read) if read or not request else Batch()
+            batch = Batch() if source and not read else self.provide(read)  # a source asked for nothing reads nothing
         except Exception as e:
             add_context(e, f"while {self.name} provided {describe(request)}")
             raise

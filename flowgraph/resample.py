@@ -173,15 +173,20 @@ def displacement_map(m: SeparableMap, begin: Sequence[int], voxel_size: Sequence
 
 
 @numba.njit(nogil=True, cache=True)
-def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop):
+def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, disp, emit, first, dd, start, stop):
     height, width = src.shape[1], src.shape[2]
     ymax, xmax = height - 1.0, width - 1.0
     for k in range(start, stop):
         section = src[int(alpha[0]) + k]
         for i in range(out.shape[1]):
             for j in range(out.shape[2]):
-                yy = min(max(_coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), ymax)
-                xx = min(max(_coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), xmax)
+                y = _coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights)
+                x = _coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights)
+                if emit:  # the displacement in world units, from the same coordinates
+                    disp[1 - first, k, i, j] = (y + dd[0, 1] - i) * dd[1, 1] - dd[2, 1]
+                    disp[2 - first, k, i, j] = (x + dd[0, 2] - j) * dd[1, 2] - dd[2, 2]
+                yy = min(max(y, 0.0), ymax)
+                xx = min(max(x, 0.0), xmax)
                 y0 = int(yy)
                 x0 = int(xx)
                 y1 = min(y0 + 1, height - 1)
@@ -197,15 +202,23 @@ def _warp_sections(src, alpha, beta, shift, field, c0, weights, out, start, stop
 
 
 @numba.njit(nogil=True, cache=True)
-def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, start, stop):
+def _warp_3d(src, alpha, beta, shift, field, c0, weights, out, disp, emit, first, dd, start, stop):
     depth, height, width = src.shape
     zmax, ymax, xmax = depth - 1.0, height - 1.0, width - 1.0
     for k in range(start, stop):
         for i in range(out.shape[1]):
             for j in range(out.shape[2]):
-                zz = min(max(_coordinate(0, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), zmax)
-                yy = min(max(_coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), ymax)
-                xx = min(max(_coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights), 0.0), xmax)
+                z = _coordinate(0, k, i, j, alpha, beta, shift, field, c0, weights)
+                y = _coordinate(1, k, i, j, alpha, beta, shift, field, c0, weights)
+                x = _coordinate(2, k, i, j, alpha, beta, shift, field, c0, weights)
+                if emit:  # the displacement in world units, from the same coordinates
+                    if first == 0:
+                        disp[0, k, i, j] = (z + dd[0, 0] - k) * dd[1, 0] - dd[2, 0]
+                    disp[1 - first, k, i, j] = (y + dd[0, 1] - i) * dd[1, 1] - dd[2, 1]
+                    disp[2 - first, k, i, j] = (x + dd[0, 2] - j) * dd[1, 2] - dd[2, 2]
+                zz = min(max(z, 0.0), zmax)
+                yy = min(max(y, 0.0), ymax)
+                xx = min(max(x, 0.0), xmax)
                 z0, y0, x0 = int(zz), int(yy), int(xx)
                 z1, y1, x1 = min(z0 + 1, depth - 1), min(y0 + 1, height - 1), min(x0 + 1, width - 1)
                 fz, fy, fx = zz - z0, yy - y0, xx - x0
@@ -324,11 +337,22 @@ def _inside(bound: int, ftype: np.dtype, side: int) -> float:
     return float(value)
 
 
-def warp(src: np.ndarray, m: SeparableMap, interpolate: bool) -> np.ndarray:
+_NO_DISPLACEMENT = np.empty((3, 0, 0, 0), dtype=np.float32)
+_NO_FRAME = np.zeros((3, 3))
+
+
+def warp(
+    src: np.ndarray, m: SeparableMap, interpolate: bool, displacement: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Read ``src`` (3-D spatial, leading channel axes allowed) through ``m``.
 
     Images (``interpolate``) are interpolated linearly in :func:`interpolation_dtype` (float32,
     float64, complex) and returned in it; anything else is read by nearest neighbour on its own dtype.
+
+    ``displacement``, for an image: ``(out, frame)``, where ``out`` is a ``(D, *m.shape)`` float32
+    array (D = 3, or 2 for the last two axes) filled in the same pass with the world displacement
+    ``source(p) - p`` of every output voxel, and ``frame`` is ``(3, 3)``: per axis the origin of
+    ``src`` in voxels (what ``m`` was moved by), the voxel size and the world begin of the output.
     """
     lead = src.ndim - 3
     if interpolate:
@@ -339,9 +363,18 @@ def warp(src: np.ndarray, m: SeparableMap, interpolate: bool) -> np.ndarray:
         kernel = _warp_nearest
     out = np.empty(src.shape[:lead] + m.shape, dtype=dtype)
     args = _args(m)
-    for channel in np.ndindex(src.shape[:lead]):
+    for n, channel in enumerate(np.ndindex(src.shape[:lead])):
         data = np.ascontiguousarray(src[channel], dtype=dtype) if interpolate else src[channel]
-        _run(kernel, (data, *args, out[channel]), m.shape[0])
+        if not interpolate:
+            _run(kernel, (data, *args, out[channel]), m.shape[0])
+            continue
+        emit = displacement is not None and n == 0
+        disp, frame = displacement if emit else (_NO_DISPLACEMENT, _NO_FRAME)  # type: ignore[misc]
+        first = 3 - disp.shape[0]
+        _run(kernel, (data, *args, out[channel], disp, emit, first, frame), m.shape[0])
+        if emit and kernel is _warp_sections and first == 0:  # axis 0 is kept: one value per section
+            for k in range(m.shape[0]):
+                disp[0, k] = (m.alpha[0] + k + frame[0, 0] - k) * frame[1, 0] - frame[2, 0]
     return out
 
 

@@ -285,7 +285,7 @@ def read_roi(m: SeparableMap, voxel_size: Coordinate) -> Roi:
     return Roi.from_begin_end(begin.tolist(), end.tolist())
 
 
-def resample(array: Array, m: SeparableMap) -> np.ndarray:
+def resample(array: Array, m: SeparableMap, displacement: tuple[np.ndarray, Roi] | None = None) -> np.ndarray:
     """``array`` read through ``m`` (built for a source at the world origin), on its own dtype.
 
     Integer images (e.g. uint8 raw before Normalize) are interpolated in float32 (up to 16 bits)
@@ -294,18 +294,31 @@ def resample(array: Array, m: SeparableMap) -> np.ndarray:
     ids ``interpolatable=False``: nearest neighbour is exact). Complex images interpolate their
     real and imaginary parts. Float images holding NaN or inf are refused (NonFiniteError):
     interpolation would spread each to its neighbours.
+
+    ``displacement``: ``(out, roi)`` with ``out`` a ``(D, *shape)`` float32 array on the grid of
+    the output ``roi``, filled in the same pass with the map's world displacement (for an image).
     """
     data = array.data
     dims = array.roi.dims
     origin = np.asarray(array.roi.begin, dtype=np.float64) / np.asarray(array.voxel_size, dtype=np.float64)
+    voxel = np.asarray(array.voxel_size, dtype=np.float64)
     if dims == 2:
         data = data[..., None, :, :]
         origin = np.concatenate([[0.0], origin])
+        voxel = np.concatenate([[1.0], voxel])
+    fused = None
+    if displacement is not None:
+        out_field, out_roi = displacement
+        begin = np.asarray(out_roi.begin, dtype=np.float64)
+        if dims == 2:
+            begin = np.concatenate([[0.0], begin])
+            out_field = out_field[:, None]
+        fused = (out_field, np.stack([origin, voxel, begin]))
     interpolate = bool(array.spec.interpolatable)
     if interpolate and data.dtype.kind in "fc":
         owner, key = _resampling.get()
         check_finite(owner, key, data)
-    out = warp(data, m.moved(origin), interpolate)
+    out = warp(data, m.moved(origin), interpolate, fused)
     if interpolate:
         out = round_back(out, data.dtype)
     return out[..., 0, :, :] if dims == 2 else out
@@ -543,6 +556,7 @@ class SpatialAugment(RandomAugment):
 
     def process(self, batch: Batch, request: BatchRequest, state: SpatialState | None) -> Batch:
         out = Batch()
+        field = self._fused_field(batch, request, state)  # written while an image is resampled
         if state is not None:
             for key, value in batch.items():
                 roi = request[key].roi
@@ -550,15 +564,43 @@ class SpatialAugment(RandomAugment):
                 if isinstance(value, Array):
                     token = _resampling.set((self.name, key))  # names them in resample()'s errors
                     try:
-                        out[key] = state.transform.apply(value, roi, state.plans[key])
+                        if field is not None and key == field[0]:
+                            data = resample(value, state.plans[key], (field[1].data, roi))
+                            out[key] = Array.trusted(data, value.spec, roi)
+                        else:
+                            out[key] = state.transform.apply(value, roi, state.plans[key])
                     finally:
                         _resampling.reset(token)
                 else:
                     assert isinstance(value, Graph)
                     out[key] = move_points(value, state.transform, roi)
         if self.displacement is not None and self.displacement in request:
-            out[self.displacement] = self._displacement(request, state)
+            out[self.displacement] = field[1] if field is not None else self._displacement(request, state)
         return out
+
+    def _fused_field(self, batch: Batch, request: BatchRequest, state: SpatialState | None) -> tuple[Key, Array] | None:
+        """An image resampled on exactly the displacement's grid by the plain map (an empty field
+        array to fill in that pass), or None: the field is then computed on its own."""
+        if state is None or self.displacement is None or self.displacement not in request:
+            return None
+        if type(state.transform).apply is not SpatialTransform.apply:  # views, runs of sections
+            return None
+        spec = request[self.displacement]
+        vs = spec.voxel_size or self.spec[self.displacement].voxel_size  # type: ignore[union-attr]
+        for key, value in batch.items():
+            plan = state.plans.get(key)
+            if (
+                isinstance(value, Array)
+                and isinstance(plan, SeparableMap)
+                and value.spec.interpolatable
+                and request[key].roi == spec.roi
+                and value.voxel_size == vs
+            ):
+                field = self._displacement_array(
+                    request, np.empty((spec.roi.dims, *(spec.roi.shape // vs).ints()), np.float32)
+                )
+                return key, field
+        return None
 
     def _displacement(self, request: BatchRequest, state: SpatialState | None) -> Array:
         assert self.displacement is not None
@@ -569,7 +611,11 @@ class SpatialAugment(RandomAugment):
             data = np.zeros((spec.roi.dims, *(spec.roi.shape // vs).ints()), dtype=np.float32)
         else:
             data = state.transform.displacement(spec.roi, vs)
-        return Array.trusted(data, spec)
+        return self._displacement_array(request, data)
+
+    def _displacement_array(self, request: BatchRequest, data: np.ndarray) -> Array:
+        assert self.displacement is not None
+        return Array.trusted(data, self.spec[self.displacement].with_roi(request[self.displacement].roi))
 
 
 __all__ = [

@@ -161,3 +161,14 @@ def test_bad_displacement_key_names_the_parameter() -> None:
         fg.ElasticAugment([2, 6, 6], [0, 1, 1], [0, 1], displacement="DISP")
     with pytest.raises(fg.ConfigError, match="displacement"):
         fg.SimpleAugment(displacement=POINTS)
+
+
+def test_the_field_written_while_resampling_equals_the_field_computed_alone() -> None:
+    # with COORDS on the field's grid the field is written by the resampling pass; alone it is computed on its own
+    node = fg.ElasticAugment([2, 6, 6], [0, 1.5, 1.5], [0, math.pi], prob_slip=0.2, max_misalign=2, displacement=DISP)
+    roi = fg.Roi((16, 40, 40), (40, 40, 40))
+    with fg.build(coordinate_source((20, 60, 60), (4, 2, 2)) + node) as p:
+        for seed in range(3):
+            fused = p.request_batch(request_of(roi, seed, COORDS, DISP))[DISP].data
+            alone = p.request_batch(request_of(roi, seed, DISP))[DISP].data
+            np.testing.assert_allclose(fused, alone, rtol=0, atol=1e-4)
