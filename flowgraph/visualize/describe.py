@@ -280,34 +280,11 @@ def _graph(p: Pipeline, request: BatchRequest | None, seed: int) -> nx.DiGraph:
                 adds=[],
             )
             for inp in s.inputs:
-                g.add_edge(
-                    ids[id(inp.node)],
-                    nid,
-                    kind="data",
-                    request=None,
-                    requests=[],
-                    shapes={},
-                    rois={},
-                    grown={},
-                    added=[],
-                    label="",
-                )
+                g.add_edge(ids[id(inp.node)], nid, **_new_edge("data", ""))
             for attr, value in vars(node).items():
                 if isinstance(value, Pipeline):
                     add(value, nid, attr)
-                    g.add_edge(
-                        ids[id(value.node)],
-                        nid,
-                        kind="nested",
-                        request=None,
-                        requests=[],
-                        shapes={},
-                        rois={},
-                        grown={},
-                        added=[],
-                        label=attr,
-                        param=attr,
-                    )
+                    g.add_edge(ids[id(value.node)], nid, **_new_edge("nested", attr), param=attr)
 
     add(p, None, None)
     g.graph["output"] = ids[id(p.node)]
@@ -320,6 +297,20 @@ def _graph(p: Pipeline, request: BatchRequest | None, seed: int) -> nx.DiGraph:
     g.graph["request"] = req
     _negotiate(g, p, req, ids)
     return g
+
+
+def _new_edge(kind: str, label: str) -> dict[str, Any]:
+    """The attributes of an edge before the dry run fills in what is sent along it."""
+    return {
+        "kind": kind,
+        "request": None,
+        "requests": [],
+        "shapes": {},
+        "rois": {},
+        "grown": {},
+        "added": [],
+        "label": label,
+    }
 
 
 def _annotate_edge(
