@@ -355,6 +355,7 @@ def warp(
     ``src`` in voxels (what ``m`` was moved by), the voxel size and the world begin of the output.
     """
     lead = src.ndim - 3
+    kernel: Any
     if interpolate:
         dtype = interpolation_dtype(src.dtype)
         kernel = _warp_sections if m.keeps_axis0() else _warp_3d

@@ -586,7 +586,9 @@ class SpatialAugment(RandomAugment):
         if type(state.transform).apply is not SpatialTransform.apply:  # views, runs of sections
             return None
         spec = request[self.displacement]
-        vs = spec.voxel_size or self.spec[self.displacement].voxel_size  # type: ignore[union-attr]
+        vs = spec.voxel_size or self.spec[self.displacement].voxel_size
+        if spec.roi is None or vs is None:
+            return None
         for key, value in batch.items():
             plan = state.plans.get(key)
             if (
