@@ -511,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show",
         help="draw the pipeline graph (SVG, PNG, DOT, Mermaid or text)",
         description="Print the pipeline as a text tree and write a picture; with --request, "
-        "every edge shows the request negotiated along it (a dry run that reads no data).",
+        "every edge shows the request negotiated along it (a dry run: no image data is read).",
     )
     show.add_argument("pipeline", metavar="PIPELINE.py")
     show.add_argument("--request", action="store_true", help="label edges with the negotiated request")

@@ -193,7 +193,8 @@ def to_networkx(pipeline: Any, request: BatchRequest | None = None, seed: int = 
 
     Args:
         pipeline: a Pipeline or a single node. It is set up (and torn down again) unless it is
-            already built; sources open their files, but no data is read.
+            already built; sources open their files, but no image data is read (a node may read what
+            it needs to decide its request, such as RandomLocation's mask).
         request: if given, each edge carries the requests negotiated along it (a dry run:
             every node's ``negotiate``, the method its real run calls; no ``process``).
         seed: the random seed of the dry run when ``request`` has none (random nodes such as
