@@ -37,6 +37,7 @@ from scipy import fft as sp_fft
 from scipy import ndimage
 
 from flowgraph.errors import ConfigError
+from flowgraph.resample import round_back
 
 CONVENTION = "backward: warp(image)[p] = image[p + deltas[:, p]]"
 AXIS_ORDER = "array"  # deltas[d] moves along array axis d (2-D: d=0 rows/y, d=1 columns/x)
@@ -943,12 +944,7 @@ class DisplacementField:
                 prefilter=order > 1,
             )
         out = out.reshape(lead + self.shape)
-        if kind == "b":
-            return np.asarray(out >= 0.5)
-        if kind in "iu":
-            info = np.iinfo(array.dtype)
-            return np.clip(np.rint(out), info.min, info.max).astype(array.dtype)
-        return out
+        return round_back(out, array.dtype) if kind in "biu" else out  # rounded, clipped without wrapping
 
     def warp_labels(self, labels: Any) -> np.ndarray:
         """Nearest-neighbour warp of ids (any dtype, exact: values are only copied, never computed).

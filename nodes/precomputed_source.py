@@ -103,13 +103,7 @@ class PrecomputedSource(Hdf5Source):
         self._origins: dict[ArrayKey, Coordinate] = {}
         counts: dict[str, int] = {}
         for key, path in self.datasets.items():
-            ds = self.dataset(handle, path)
-            if ds is None:
-                found = sorted(self.list_datasets(handle))
-                raise SetupError(
-                    f"{self.name}: dataset {path!r} for {key} is not in {self.filename!r} "
-                    f"(it holds {', '.join(found[:8]) or 'no datasets'}); fix the name in datasets."
-                )
+            ds = self.require_dataset(handle, key, path)
             if ds.count == 0 or (len(ds.shape) == 0 and not handle[path].attrs.get("nonspatial", False)):
                 raise SetupError(
                     f"{self.name}: dataset {path!r} has shape {handle[path].shape}; a precomputed set stacks its "

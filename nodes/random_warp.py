@@ -16,6 +16,7 @@ from flowgraph.errors import ConfigError, RequestError, SetupError, Unsatisfiabl
 from flowgraph.fields import DisplacementField
 from flowgraph.keys import ArrayKey
 from flowgraph.request import BatchRequest
+from flowgraph.resample import round_back
 from flowgraph.rng import derive_seed, generator
 from flowgraph.roi import Roi
 from flowgraph.specs import ArraySpec
@@ -147,12 +148,7 @@ def warp_array(data: np.ndarray, coords: np.ndarray, interpolatable: bool) -> np
     for i in range(flat_in.shape[0]):
         ndimage.map_coordinates(flat_in[i].astype(work, copy=False), c, output=out[i], order=1, mode="nearest")
     out = out.reshape((*lead, *out_shape))
-    if kind == "b":
-        return np.asarray(out >= 0.5)
-    if kind in "iu":
-        info = np.iinfo(data.dtype)
-        return np.clip(np.rint(out), info.min, info.max).astype(data.dtype)
-    return out
+    return round_back(out, data.dtype) if kind in "biu" else out  # rounded, clipped without wrapping
 
 
 class RandomWarp(RandomAugment):

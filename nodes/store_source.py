@@ -276,18 +276,23 @@ class StoreSource(BatchProvider):
             self._handle, self._pid = handle, os.getpid()  # a forked child's inherited handle is dropped unclosed
         return self._handle
 
+    def require_dataset(self, handle: Any, key: ArrayKey, path: str) -> Any:
+        """The dataset ``path`` of ``handle``, or a SetupError listing what the store holds."""
+        ds = self.dataset(handle, path)
+        if ds is None:
+            found = sorted(self.list_datasets(handle))
+            raise SetupError(
+                f"{self.name}: dataset {path!r} for {key} is not in {self.filename!r} "
+                f"(it holds {', '.join(found[:8]) or 'no datasets'}); fix the path in datasets."
+            )
+        return ds
+
     def setup(self) -> None:
         handle = self.store()
         self._origins: dict[ArrayKey, Coordinate] = {}
         names = (self.resolution_attribute, self.offset_attribute)
         for key, path in self.datasets.items():
-            ds = self.dataset(handle, path)
-            if ds is None:
-                found = sorted(self.list_datasets(handle))
-                raise SetupError(
-                    f"{self.name}: dataset {path!r} for {key} is not in {self.filename!r} "
-                    f"(it holds {', '.join(found[:8]) or 'no datasets'}); fix the path in datasets."
-                )
+            ds = self.require_dataset(handle, key, path)
             given = self.array_specs.get(key, ArraySpec())
             where = f"{self.name}: {key} ({path})"
             attrs = self.attributes(handle, path)
