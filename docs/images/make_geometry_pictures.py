@@ -1,13 +1,15 @@
 """Before/after pictures of the geometric nodes for docs/nodes.md, from the synthetic EM volume.
 
 Run from the repository root: ``python docs/images/make_geometry_pictures.py``. Writes
-``docs/images/<node>.png`` (MisAlignment, Rescale, MissingSection): on the left the request
+``docs/images/<node>.png`` (MisAlignment, Rescale, MissingSection, ElasticAugment, SimpleAugment):
+on the left the request
 without the node, on the right with it (``p=1``, a fixed seed). Section-plane nodes show the
 middle section (y, x); section-axis nodes show a side view (z, x) with z stretched to world scale.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -27,6 +29,12 @@ NODES = {
     "MisAlignment": (fg.MisAlignment(displacement=16, p=1.0), "side", 3),
     "Rescale": (fg.Rescale(low=0.7, high=0.7, p=1.0), "plane", 0),
     "MissingSection": (fg.MissingSection(num_sections=3, p=1.0), "side", 1),
+    "ElasticAugment": (fg.ElasticAugment([4, 40, 40], [0, 2, 2], [0, math.pi / 8]), "plane", 2),
+    "SimpleAugment": (
+        fg.SimpleAugment(mirror_only=(2,), transpose_only=(1, 2), mirror_probs=1.0, transpose_probs={(0, 2, 1): 1.0}),
+        "plane",
+        0,
+    ),
 }
 
 

@@ -1,7 +1,8 @@
 """Before/after pictures of the intensity and artifact nodes for docs/nodes.md, from the synthetic EM volume.
 
 Run from the repository root: ``python docs/images/make_intensity_pictures.py``. Writes
-``docs/images/<node>.png`` (CutBlur, CutNoise, MissingParts, MotionBlur, GreyAugment, XYMasking):
+``docs/images/<node>.png`` (CutBlur, CutNoise, MissingParts, MotionBlur, GreyAugment, XYMasking,
+IntensityAugment, DefectAugment):
 on the left a section of the request without the node, on the right the same section with it
 (``p=1``, a fixed seed); the section shown is the one the node changed most.
 """
@@ -30,6 +31,8 @@ NODES = {
     "MotionBlur": fg.MotionBlur(RAW, sections=2, kernel_size=11, p=1.0),
     "GreyAugment": fg.GreyAugment(RAW, contrast_factor=0.6, brightness_factor=0.6, mode="3D", p=1.0),
     "XYMasking": fg.XYMasking(RAW, num_masks_x=(2, 4), num_masks_y=2, mask_x_length=(4, 10), mask_y_length=6, p=1.0),
+    "IntensityAugment": fg.IntensityAugment(RAW, 0.6, 1.4, -0.2, 0.2, z_section_wise=True),
+    "DefectAugment": fg.DefectAugment(RAW, prob_missing=0.0, prob_low_contrast=0.8, contrast_scale=0.2),
 }
 
 
