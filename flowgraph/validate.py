@@ -142,11 +142,16 @@ def check_finite(node: str, key: ArrayKey, data: np.ndarray) -> None:
             return
     bad = int(data.size - np.count_nonzero(np.isfinite(data)))
     if bad:
-        raise NonFiniteError(
-            f"{node}: {key} holds {bad} non-finite value(s) (NaN or inf) of {data.size}; they would spread "
-            "through every average and interpolation. Replace them upstream (e.g. np.nan_to_num in the source "
-            "data) or mask them out."
-        )
+        raise non_finite_error(node, key, data.size, bad)
+
+
+def non_finite_error(node: str, key: ArrayKey, size: int, bad: int | None = None) -> NonFiniteError:
+    """The error for NaN or inf in ``key`` (``bad``: how many of ``size`` values, if counted)."""
+    count = f"{bad} non-finite value(s) (NaN or inf) of {size}" if bad else "non-finite values (NaN or inf)"
+    return NonFiniteError(
+        f"{node}: {key} holds {count}; they would spread through every average and interpolation. Replace "
+        "them upstream (e.g. np.nan_to_num in the source data) or mask them out."
+    )
 
 
 def require_float(node: str, key: ArrayKey, spec: ArraySpec) -> None:

@@ -77,6 +77,9 @@ class RandomAugment(BatchFilter):
     #: attributes holding the ArrayKey of an intensity array the node reads (checked for NaN and inf
     #: before ``augment``); a subclass that tolerates non-finite values sets ``()``
     intensity_attributes: tuple[str, ...] = ("array", "intensities")
+    #: True for a node whose ``augment`` checks its intensity arrays in its own pass over them (the
+    #: check before ``augment`` then runs only when the gate is closed)
+    checks_finite_in_augment: bool = False
 
     def __init__(self, name: str, p: float = 1.0) -> None:
         self.p = probability(name, "p", p)
@@ -120,7 +123,8 @@ class RandomAugment(BatchFilter):
         return self.dependencies(request, params)
 
     def process(self, batch: Batch, request: BatchRequest, state: Any) -> Batch | None:
-        self.check_intensities(batch)
+        if state is None or not self.checks_finite_in_augment:
+            self.check_intensities(batch)
         if state is None:
             return None
         return self.augment(batch, request, state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from flowgraph.errors import ConfigError, SetupError
 from flowgraph.keys import ArrayKey
 from flowgraph.request import BatchRequest
 from flowgraph.specs import ArraySpec
-from flowgraph.validate import array_key, check_finite, number, require_float, upstream_array
+from flowgraph.validate import array_key, number, require_float, upstream_array
 
 from .augment import RandomAugment
 
@@ -55,24 +56,69 @@ def setup_intensity(node: RandomAugment, key: ArrayKey, min_dims: int = 1) -> Ar
 def cut_blur(data: np.ndarray, box: tuple[slice, ...], factors: tuple[float, ...]) -> np.ndarray:
     """``data`` with ``data[..., box]`` shrunk by ``factors`` (linear, anti-aliased) and blown up again (nearest).
 
-    scikit-image's ``resize`` is the tool: its anti-aliasing Gaussian matches the shrink factor, and
-    order 0 upsampling keeps the blocky low-resolution look the network must learn to undo, as in
-    pytorch_connectomics. Only the box is read and written; leading (channel) axes are kept.
+    The result is scikit-image's ``resize`` down (order 1, anti-aliased, ``mode="reflect"``) and
+    up again (order 0), clipped to the box's range: order 0 upsampling keeps the blocky
+    low-resolution look the network must learn to undo, as in pytorch_connectomics. Both resizes
+    are linear and act on each axis on its own, so each axis is one small matrix product
+    (:func:`shrink_operator`) and one ``np.repeat`` (:func:`blow_up_counts`): 6 ms instead of
+    scikit-image's 66 ms on a 50 x 160 x 160 box. Only the box is read and written; leading
+    (channel) axes are kept.
 
     Example:
         >>> cut_blur(np.arange(4.0).reshape(1, 4) / 4, (slice(None), slice(0, 4)), (1.0, 2.0)).round(3)
         array([[0.152, 0.152, 0.598, 0.598]])
     """
-    from skimage.transform import resize  # imported on first use: scikit-image is slow to import
-
     index: tuple[Any, ...] = (Ellipsis, *box)
     region = data[index]
     lead = region.ndim - len(box)
-    small = tuple(region.shape[:lead]) + tuple(max(1, int(n / f)) for n, f in zip(region.shape[lead:], factors))
-    low = resize(region, small, order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+    low, repeats = region, []
+    for axis, factor in enumerate(factors, start=lead):
+        n = region.shape[axis]
+        m = max(1, int(n / factor))
+        if m != n:
+            shrink = shrink_operator(n, m).astype(region.dtype, copy=False)
+            low = np.moveaxis(np.moveaxis(low, axis, -1) @ shrink.T, -1, axis)
+            repeats.append((axis, blow_up_counts(m, n)))
+    if not repeats:
+        return data
+    np.clip(low, region.min(), region.max(), out=low)  # as scikit-image: rounding stays in the input's range
+    for axis, counts in repeats:
+        low = np.repeat(low, counts, axis=axis)
     out = data.copy() if not data.flags.writeable else data
-    out[index] = resize(low, region.shape, order=0, mode="reflect", anti_aliasing=False, preserve_range=True)
+    out[index] = low
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def shrink_operator(n: int, m: int) -> np.ndarray:
+    """The ``(m, n)`` matrix of scikit-image's anti-aliased linear resize of ``n`` samples to ``m``.
+
+    ``resize`` is linear, so resizing the identity gives its matrix: row ``i`` holds the weights
+    of output sample ``i`` (the Gaussian of sigma ``(n / m - 1) / 2`` and the linear interpolation).
+
+    Example:
+        >>> shrink_operator(4, 2).sum(axis=1).round(6)
+        array([1., 1.])
+    """
+    from skimage.transform import resize  # imported on first use: scikit-image is slow to import
+
+    return resize(np.eye(n), (m, n), order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+
+
+@functools.lru_cache(maxsize=256)
+def blow_up_counts(m: int, n: int) -> np.ndarray:
+    """How often each of ``m`` samples repeats in scikit-image's nearest (order 0) resize to ``n``.
+
+    Example:
+        >>> blow_up_counts(2, 5)
+        array([2, 3])
+    """
+    from skimage.transform import resize
+
+    source = resize(np.arange(m, dtype=np.float64), (n,), order=0, mode="reflect", preserve_range=True)
+    index = source.astype(np.intp)
+    assert np.all(np.diff(index) >= 0), "nearest resize is monotone"
+    return np.bincount(index, minlength=m)
 
 
 class CutBlur(RandomAugment):
@@ -92,7 +138,7 @@ class CutBlur(RandomAugment):
 
     Raises:
         ConfigError: bad arguments. SetupError: ``array`` missing or not float.
-        NonFiniteError: NaN or inf inside the cuboid.
+        NonFiniteError: NaN or inf in ``array`` (checked by the kit for every request).
 
     Example:
         >>> import numpy as np, flowgraph as fg
@@ -148,9 +194,7 @@ class CutBlur(RandomAugment):
         array = batch[self.array]
         assert isinstance(array, Array)
         box, factors = params
-        index: tuple[Any, ...] = (Ellipsis, *box)
-        check_finite(self.name, self.array, array.data[index])
         return Batch({self.array: Array.trusted(cut_blur(array.data, box, factors), array.spec)})
 
 
-__all__ = ["CutBlur", "cut_blur", "random_box"]
+__all__ = ["CutBlur", "blow_up_counts", "cut_blur", "random_box", "shrink_operator"]

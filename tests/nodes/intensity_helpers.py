@@ -38,7 +38,9 @@ def check_common(make) -> None:  # type: ignore[no-untyped-def]
     assert not np.array_equal(run(make(p=1.0), data, 0), run(make(p=1.0), data, 1))
     with pytest.raises(fg.SetupError, match="Normalize"):
         run(make(p=1.0), (data * 255).astype(np.uint8))
-    bad = data.copy()
-    bad[...] = np.nan
-    with pytest.raises(fg.NonFiniteError, match="non-finite"):
-        run(make(p=1.0), bad)
+    for value in (np.nan, np.inf, -np.inf):  # one voxel is enough, gate open or closed
+        bad = data.copy()
+        bad[3, 17, 5] = value
+        for p in (0.0, 1.0):
+            with pytest.raises(fg.NonFiniteError, match="non-finite"):
+                run(make(p=p), bad)

@@ -41,6 +41,33 @@ def test_cut_blur_is_blocky_inside_and_untouched_outside() -> None:
     assert abs(region.mean() - data[box].mean()) < 0.02  # a blur keeps the mean
 
 
+def test_cut_blur_is_scikit_images_resize_down_and_up() -> None:
+    """The matrix form equals scikit-image's two resizes (clipped to the box's range) on any shape."""
+    from skimage.transform import resize
+
+    rng = np.random.default_rng(3)
+    cases = [
+        ((6, 40, 33), (1.0, 4.0, 4.0)),
+        ((6, 40, 33), (1.0, 7.3, 2.5)),
+        ((9, 21, 17), (3.0, 5.5, 5.5)),
+        ((2, 5, 30, 31), (1.0, 1.5, 6.0)),  # a channel axis first
+        ((50,), (8.0,)),
+        ((3, 12, 12), (1.0, 1.0, 1.0)),
+    ]
+    for shape, factors in cases:
+        data = rng.random(shape).astype(np.float32) * 3 - 1
+        box = tuple(slice(1, n - 1) if n > 4 else slice(None) for n in shape[-len(factors) :])
+        region = data[(Ellipsis, *box)]
+        lead = region.ndim - len(factors)
+        small = region.shape[:lead] + tuple(max(1, int(n / f)) for n, f in zip(region.shape[lead:], factors))
+        low = resize(region, small, order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+        expected = data.copy()
+        expected[(Ellipsis, *box)] = resize(low, region.shape, order=0, mode="reflect", preserve_range=True)
+        out = cut_blur(data.copy(), box, factors)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6, err_msg=f"{shape} {factors}")
+        assert out.min() >= data.min() and out.max() <= data.max()
+
+
 def test_cut_blur_node_changes_a_box_of_the_ratio() -> None:
     data = em((8, 32, 32))
     for seed in range(5):

@@ -34,6 +34,19 @@ def test_float32_fast_path_is_within_a_few_ulps(r: tuple[float, float, float]) -
     np.testing.assert_allclose(out, reference(x, np.array(r), 0.3, 0.3), rtol=1e-6, atol=1e-9)
 
 
+def test_float32_tiny_and_subnormal_values_keep_their_relative_precision() -> None:
+    x = np.array([1e-40, 1e-44, 1e-30, 2e-38, 1.1754944e-38, 0.3, 0.0, 1.0], np.float32)  # subnormal to 1
+    r = np.array([0.5, 0.5, 0.25])  # contrast 1, brightness 0, gamma 2 ** -0.5: every result is normal
+    out = grey(x, r, 0.3, 0.3)
+    np.testing.assert_allclose(out, reference(x, r, 0.3, 0.3), rtol=3e-7, atol=0)
+
+
+def test_float32_is_within_5e_7_of_the_exact_power_across_the_mantissas() -> None:
+    x = np.linspace(0, 1, 1_000_003, dtype=np.float32)  # every table interval, many times over
+    for r in ((0.5, 0.5, 0.0), (0.5, 0.5, 0.999), (0.5, 0.5, 0.6)):  # gamma 0.5, ~2, 1.15
+        np.testing.assert_allclose(grey(x, np.array(r), 0.3, 0.3), reference(x, np.array(r), 0.3, 0.3), rtol=5e-7)
+
+
 def test_per_section_draws_apply_to_their_own_section() -> None:
     x = em((3, 8, 8))
     r = np.random.default_rng(0).random((3, 3))
