@@ -11,8 +11,12 @@ class FlowgraphError(Exception):
     """Base class of every error flowgraph raises on purpose."""
 
 
-class ConfigError(FlowgraphError, ValueError, TypeError):
-    """A node or value was constructed with a bad argument (also a ValueError and TypeError)."""
+class ConfigError(FlowgraphError, ValueError, TypeError, AssertionError):
+    """A node or value was constructed with a bad argument.
+
+    Also a ValueError and TypeError, and an AssertionError because gunpowder checks its arguments
+    with ``assert``: a gunpowder user's ``pytest.raises(AssertionError)`` keeps working.
+    """
 
 
 class PipelineError(FlowgraphError):

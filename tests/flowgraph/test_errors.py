@@ -133,3 +133,11 @@ def test_flowgraph_errors_raised_by_the_engine_get_no_extra_note_from_downstream
     with fg.build(pipeline) as p, pytest.raises(errors.RequestError, match="outside the provided ROI") as info:
         p.request_batch(request())
     assert flowgraph_notes(info.value) == ["while Context(RAW) provided RAW [0:4, 0:4]"]
+
+
+def test_config_errors_are_what_gunpowder_users_catch() -> None:
+    """gunpowder checks arguments with ``assert``: its users' ``pytest.raises(AssertionError)`` still catches them."""
+    for expected in (AssertionError, ValueError, TypeError, fg.FlowgraphError):
+        with pytest.raises(expected, match="slab or z_section_wise"):
+            fg.IntensityAugment(RAW, 0.9, 1.1, -0.1, 0.1, z_section_wise=True, slab=(1, -1, -1))
+    assert issubclass(fg.ConfigError, AssertionError) and not issubclass(fg.SetupError, AssertionError)
