@@ -334,4 +334,31 @@ class Roi:
         return f"Roi({self})"
 
 
-__all__ = ["Roi"]
+def as_roi(value: Any, owner: str = "Roi") -> Roi:
+    """``value`` as a Roi: a Roi as it is; another box type converted from its ``offset`` (or
+    ``begin``) and ``shape``, such as funlib.geometry's Roi (which gunpowder code passes around).
+
+    Raises:
+        ConfigError: ``value`` has no offset or begin, or no shape.
+
+    Example:
+        >>> class Box:  # funlib.geometry.Roi has these two attributes
+        ...     offset, shape = (4, 0), (8, 2)
+        >>> as_roi(Box())
+        Roi([4:12, 0:2])
+    """
+    if isinstance(value, Roi):
+        return value
+    offset = getattr(value, "offset", None)
+    if offset is None:
+        offset = getattr(value, "begin", None)
+    shape = getattr(value, "shape", None)
+    if offset is None or shape is None or isinstance(value, (str, bytes)):
+        raise ConfigError(
+            f"{owner}: expected a Roi (or a box with offset and shape, such as funlib.geometry's Roi), "
+            f"got {type(value).__name__}."
+        )
+    return Roi(offset, shape)
+
+
+__all__ = ["Roi", "as_roi"]

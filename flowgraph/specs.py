@@ -11,7 +11,7 @@ import numpy as np
 from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError
 from flowgraph.keys import ArrayKey, GraphKey, Key, KindView
-from flowgraph.roi import Roi
+from flowgraph.roi import Roi, as_roi
 
 _S = TypeVar("_S")
 
@@ -26,6 +26,8 @@ def _shallow(spec: _S) -> _S:
 def _roi_or_none(owner: str, roi: Any) -> Roi | None:
     if roi is None or isinstance(roi, Roi):
         return roi
+    if hasattr(roi, "shape") and (hasattr(roi, "offset") or hasattr(roi, "begin")):
+        return as_roi(roi, owner)  # another box type (funlib.geometry's Roi, in gunpowder code)
     raise ConfigError(f"{owner}: roi must be a Roi or None, got {type(roi).__name__}.")
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from flowgraph.coordinate import Coordinate
 from flowgraph.errors import ConfigError
-from flowgraph.roi import Roi
+from flowgraph.roi import Roi, as_roi
 
 
 def r(begin: tuple[int | None, ...], end: tuple[int | None, ...]) -> Roi:
@@ -74,6 +74,24 @@ def test_empty_and_size_are_properties_that_can_also_be_called() -> None:
     assert repr(full.empty) == "False" and str(empty.empty) == "True"
     assert full.size == 6 and full.size() == 6 and type(full.size()) is int
     assert full.size + 1 == 7 and Roi((0,), (0,)).size == 0
+
+
+def test_as_roi_converts_boxes_with_offset_or_begin_and_shape() -> None:
+    roi = Roi((1, 2), (3, 4))
+    assert as_roi(roi) is roi
+
+    class Funlike:  # funlib.geometry's Roi: offset, begin and shape
+        offset = begin = (1, 2)
+        shape = (3, 4)
+
+    class BeginOnly:
+        begin, shape = (0, -8), (2, 8)
+
+    assert as_roi(Funlike()) == roi and type(as_roi(Funlike())) is Roi
+    assert as_roi(BeginOnly()) == Roi((0, -8), (2, 8))
+    for bad in [np.zeros((2, 2)), (0, 4), "0:4"]:
+        with pytest.raises(ConfigError, match=r"Crop: expected a Roi \(or a box with offset and shape"):
+            as_roi(bad, "Crop")
 
 
 def test_value_semantics() -> None:

@@ -65,6 +65,25 @@ def test_graph_spec_checks_its_roi() -> None:
         GraphSpec(roi=[0, 1])  # type: ignore[arg-type]
 
 
+class _OffsetBox:
+    """A box of another library (funlib.geometry's Roi has offset, begin and shape)."""
+
+    offset, shape = (4, None), (8, None)
+
+
+class _BeginBox:
+    begin, shape = (-2, 0), (2, 6)
+
+
+def test_specs_convert_another_library_s_roi() -> None:
+    spec = ArraySpec(_OffsetBox())  # type: ignore[arg-type]
+    assert type(spec.roi) is Roi and spec.roi == Roi((4, None), (8, None))
+    assert GraphSpec(roi=_BeginBox()).roi == Roi((-2, 0), (2, 6))  # type: ignore[arg-type]
+    assert spec.with_roi(_BeginBox()).roi == Roi((-2, 0), (2, 6))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="roi must be a Roi or None, got ndarray"):
+        ArraySpec(roi=np.zeros((2, 2)))  # type: ignore[arg-type]
+
+
 def test_update_takes_the_fields_the_other_spec_sets() -> None:
     base = ArraySpec(roi=Roi((0,), (4,)), voxel_size=(2,), interpolatable=True, dtype=np.uint8)
     new = base.update(ArraySpec(dtype=np.float32))
