@@ -38,6 +38,7 @@ from .squeeze import Squeeze
 from .stack import Stack
 from .unsqueeze import Unsqueeze
 from .xy_masking import XYMasking
+from .zarr_source import ZarrSource
 
 __all__ = [
     "ArraySource",
@@ -73,4 +74,5 @@ __all__ = [
     "Stack",
     "Unsqueeze",
     "XYMasking",
+    "ZarrSource",
 ]

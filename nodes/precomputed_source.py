@@ -98,7 +98,7 @@ class PrecomputedSource(Hdf5Source):
         return _Samples(found) if isinstance(found, h5py.Dataset) else None
 
     def setup(self) -> None:
-        handle = self.store()
+        handle = self.handle()
         self._check_complete(handle)
         self._origins: dict[ArrayKey, Coordinate] = {}
         counts: dict[str, int] = {}
@@ -149,7 +149,7 @@ class PrecomputedSource(Hdf5Source):
         return int(self.rng(request).integers(self._count))
 
     def provide(self, request: BatchRequest) -> Batch:
-        handle = self.store()
+        handle = self.handle()
         i = self.sample_index(request)
         batch = Batch()
         for key, rspec in request.array_specs().items():

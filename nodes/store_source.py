@@ -259,7 +259,7 @@ class StoreSource(BatchProvider):
     def name(self) -> str:
         return f"{type(self).__name__}({os.path.basename(os.path.normpath(self.filename))})"
 
-    def store(self) -> Any:
+    def handle(self) -> Any:
         """This process's open handle: opened on first use, and again in a forked child."""
         if self._handle is None or self._pid != os.getpid():
             try:
@@ -288,7 +288,7 @@ class StoreSource(BatchProvider):
         return ds
 
     def setup(self) -> None:
-        handle = self.store()
+        handle = self.handle()
         self._origins: dict[ArrayKey, Coordinate] = {}
         names = (self.resolution_attribute, self.offset_attribute)
         for key, path in self.datasets.items():
@@ -302,7 +302,7 @@ class StoreSource(BatchProvider):
             self.provides(key, spec)
 
     def provide(self, request: BatchRequest) -> Batch:
-        handle = self.store()
+        handle = self.handle()
         batch = Batch()
         for key, rspec in request.array_specs().items():  # request_batch checked: only keys of self.datasets
             spec = self.spec[key]

@@ -102,6 +102,43 @@ def _hdf5_source(**overrides: Any) -> fg.BatchProvider:
     return fg.Hdf5Source(**{**args, **overrides})
 
 
+_ZARR_GROUP: list[str] = []
+
+
+def zarr_group() -> str:
+    """A tiny zarr group (written once per process into a temporary directory) holding the arrays of
+    :func:`source_data` as ``volumes/raw``, ``volumes/labels`` and ``volumes/mask`` with
+    ``resolution`` and ``offset`` attributes, in chunks smaller than the arrays."""
+    if not _ZARR_GROUP:
+        import atexit
+        import os
+        import shutil
+        import tempfile
+
+        import zarr
+
+        folder = tempfile.mkdtemp(prefix="flowgraph-contract-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "sample.zarr")
+        group = zarr.open_group(path, mode="w")
+        for key, name in ((RAW, "raw"), (LABELS, "labels"), (MASK, "mask")):
+            data = source_data()[key].data
+            array = group.create_array(f"volumes/{name}", shape=data.shape, dtype=data.dtype, chunks=(4, 8, 8))
+            array[...] = data
+            array.attrs.update({"resolution": VOXEL_SIZE, "offset": (0, 0, 0)})
+        _ZARR_GROUP.append(path)
+    return _ZARR_GROUP[0]
+
+
+def _zarr_source(**overrides: Any) -> fg.BatchProvider:
+    args: dict[str, Any] = {
+        "store": zarr_group(),
+        "datasets": {RAW: "volumes/raw", LABELS: "volumes/labels", MASK: "volumes/mask"},
+        "array_specs": {LABELS: fg.ArraySpec(interpolatable=False), MASK: fg.ArraySpec(interpolatable=False)},
+    }
+    return fg.ZarrSource(**{**args, **overrides})
+
+
 def two_sources() -> tuple[fg.Pipeline, fg.Pipeline]:
     """Two copies of :func:`sources`, the second shifted by (8, 10, 10): they overlap in [8:48, 10:80, 10:80]."""
     return sources(), sources((8, 10, 10))
@@ -125,6 +162,22 @@ register(
         request=request_of((RAW, LABELS, MASK)),
         bad_args=[
             ({"filename": 3}, "filename"),
+            ({"datasets": {}}, "datasets"),
+            ({"datasets": {"RAW": "volumes/raw"}}, "datasets"),
+            ({"array_specs": {RAW: 3}}, "array_specs"),
+            ({"channels_first": "yes"}, "channels_first"),
+        ],
+    ),
+)
+register(
+    "ZarrSource",
+    Case(
+        make=_zarr_source,
+        upstream=None,
+        request=request_of((RAW, LABELS, MASK)),
+        bad_args=[
+            ({"store": 3}, "store"),
+            ({"store": "volume.n5"}, "store"),
             ({"datasets": {}}, "datasets"),
             ({"datasets": {"RAW": "volumes/raw"}}, "datasets"),
             ({"array_specs": {RAW: 3}}, "array_specs"),
