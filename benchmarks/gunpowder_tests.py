@@ -82,9 +82,12 @@ CASES = (
 # where a name imported from gunpowder (or from funlib.geometry, whose Coordinate/Roi flowgraph's
 # are) lives in flowgraph, when that is not the top-level ``flowgraph`` package; a module name without
 # a dot that is not flowgraph's means the name is that third-party module itself (gunpowder.ext
-# re-exports h5py and zarr): ``from gunpowder.ext import h5py`` -> ``import h5py``
+# re-exports h5py and zarr): ``from gunpowder.ext import h5py`` -> ``import h5py``; gunpowder.ext's
+# own names are in flowgraph.ext
 MODULE_OF: dict[str, str] = {
     "ArraySource": "flowgraph.nodes",
+    "NoSuchModule": "flowgraph.ext",
+    "ZarrFile": "flowgraph.ext",
     "h5py": "h5py",
     "zarr": "zarr",
 }
