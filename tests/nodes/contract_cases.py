@@ -151,7 +151,11 @@ register(
         make=lambda **kw: fg.ArraySource(**{"key": RAW, "array": source_data()[RAW], **kw}),
         upstream=None,
         request=request_of((RAW,)),
-        bad_args=[({"key": "RAW"}, "key"), ({"array": np.zeros((2, 2))}, "array")],
+        bad_args=[
+            ({"key": "RAW"}, "key"),
+            ({"array": np.zeros((2, 2))}, "array"),
+            ({"interpolatable": "yes"}, "interpolatable"),
+        ],
     ),
 )
 register(
