@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from flowgraph.array import Array
 from flowgraph.batch import Batch
 from flowgraph.errors import ConfigError, SetupError
-from flowgraph.keys import Key
+from flowgraph.keys import ArrayKey, Key
 from flowgraph.provider import BatchFilter, Negotiation
 from flowgraph.request import BatchRequest
 from flowgraph.validate import any_key, number
@@ -54,6 +55,8 @@ class Snapshot(BatchFilter):
         additional_request: keys (and ROIs) to fetch and write only for written batches; they
             are not passed downstream.
         compression: h5py compression of the datasets (``"gzip"``, ``"lzf"`` or None).
+        dataset_dtypes: ArrayKey -> dtype to store that array as (e.g. ``{RAW: np.float32}``); the
+            array passed downstream keeps its own dtype.
 
     Requires: the keys of ``additional_request`` (the other keys are written if requested).
 
@@ -95,6 +98,7 @@ class Snapshot(BatchFilter):
         every: int = 1,
         additional_request: BatchRequest | None = None,
         compression: str | None = "gzip",
+        dataset_dtypes: Mapping[ArrayKey, Any] | None = None,
     ) -> None:
         if not isinstance(dataset_names, Mapping) or not dataset_names:
             raise ConfigError(
@@ -127,6 +131,7 @@ class Snapshot(BatchFilter):
         if compression not in (None, "gzip", "lzf", "szip"):
             raise ConfigError(f"Snapshot: compression must be 'gzip', 'lzf' or None, got {compression!r}.")
         self.compression = compression
+        self.dataset_dtypes = _dtypes(dataset_dtypes)
 
     @property
     def name(self) -> str:
@@ -182,13 +187,37 @@ class Snapshot(BatchFilter):
             attrs: dict[str, Any] = {"iteration": iteration}
             if request.random_seed is not None:
                 attrs["random_seed"] = np.int64(request.random_seed)
-            write_batch(os.path.join(self.output_dir, filename), batch, self.dataset_names, self.compression, attrs)
+            written = batch
+            if self.dataset_dtypes:
+                written = Batch({k: batch[k] for k in batch})
+                for key, dtype in self.dataset_dtypes.items():
+                    value = written.get(key)
+                    if isinstance(value, Array) and value.data.dtype != dtype:
+                        written[key] = Array(value.data.astype(dtype), value.spec.replace(dtype=dtype))
+            write_batch(os.path.join(self.output_dir, filename), written, self.dataset_names, self.compression, attrs)
             batch.profiling.append((self.name, "process", time.perf_counter() - t0))
         return batch
 
     def __getstate__(self) -> dict[str, Any]:
         # the configuration: the lock and the count belong to this build (setup() makes them)
         return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_count")}
+
+
+def _dtypes(value: Any) -> dict[ArrayKey, np.dtype]:
+    """``dataset_dtypes`` checked: ArrayKey -> numpy dtype."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"Snapshot: dataset_dtypes must be a dict of ArrayKey -> dtype, got {value!r}.")
+    dtypes = {}
+    for key, dtype in value.items():
+        if not isinstance(key, ArrayKey):
+            raise ConfigError(f"Snapshot: dataset_dtypes keys must be ArrayKeys, got {key!r}.")
+        try:
+            dtypes[key] = np.dtype(dtype)
+        except TypeError as e:
+            raise ConfigError(f"Snapshot: dataset_dtypes[{key}] must be a numpy dtype, got {dtype!r}.") from e
+    return dtypes
 
 
 __all__ = ["Snapshot", "write_batch"]

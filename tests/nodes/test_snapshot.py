@@ -72,6 +72,21 @@ def test_round_trip_through_hdf5_source_keeps_world_coordinates(tmp_path: str) -
     assert delivered[RAW].data.shape == (3, 10, 8)
 
 
+def test_dataset_dtypes_convert_what_is_written_not_what_is_passed_on(tmp_path: str) -> None:
+    # gunpowder's Snapshot(dataset_dtypes=...): RAW (int64) stored as float32, LABELS as they are
+    snapshot = fg.Snapshot(
+        {RAW: "raw", LABELS: "labels"}, output_dir=str(tmp_path), dataset_dtypes={RAW: np.float32, EXTRA: np.int8}
+    )
+    with fg.build(sources() + snapshot) as p:
+        delivered = p.request_batch(request())
+    assert delivered[RAW].data.dtype == np.int64 and p.spec[RAW].dtype == np.int64
+    with h5py.File(os.path.join(tmp_path, "0.h5"), "r") as f:
+        assert f["raw"].dtype == np.float32 and f["labels"].dtype == np.uint64
+        np.testing.assert_array_equal(f["raw"][...], delivered[RAW].data.astype(np.float32))
+        assert f["raw"].attrs["offset"].tolist() == [48, -16, 64]
+        assert "EXTRA" not in f and len(f) == 2  # a dtype for a key that is not written adds nothing
+
+
 def test_every_and_counter_per_build(tmp_path: str) -> None:
     snapshot = fg.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), output_filename="b{iteration:03d}.h5", every=2)
     pipeline = sources() + snapshot
@@ -182,6 +197,9 @@ def test_missing_additional_key_is_a_setup_error(tmp_path: str) -> None:
         ({"every": 1.5}, "every must be an integer"),
         ({"compression": "zstd"}, "compression must be"),
         ({"additional_request": "RAW"}, "additional_request must be a BatchRequest"),
+        ({"dataset_dtypes": [RAW]}, "dataset_dtypes must be a dict"),
+        ({"dataset_dtypes": {POINTS: np.float32}}, "dataset_dtypes keys must be ArrayKeys"),
+        ({"dataset_dtypes": {RAW: "no such dtype"}}, r"dataset_dtypes\[RAW\] must be a numpy dtype"),
     ],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:
