@@ -38,6 +38,7 @@ from flowgraph.specs import ArraySpec, GraphSpec, ProviderSpec
 # the node library last: its modules import the engine
 from flowgraph import nodes
 from flowgraph.nodes import *  # noqa: F403
+from flowgraph.nodes import RasterizationSettings  # a node's settings, not a node
 
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
     from flowgraph.fields import DisplacementField
@@ -95,6 +96,7 @@ __all__ = [
     "PipelineSetupError",
     "PipelineTeardownError",
     "ProviderSpec",
+    "RasterizationSettings",
     "RequestError",
     "Roi",
     "SetupError",

@@ -30,6 +30,8 @@ from .print_profiling_stats import PrintProfilingStats
 from .random_location import RandomLocation
 from .random_provider import RandomProvider
 from .random_warp import RandomWarp
+from .rasterize_graph import RasterizationSettings as RasterizationSettings  # a node's settings: not in __all__
+from .rasterize_graph import RasterizeGraph
 from .reject import Reject
 from .rescale import Rescale
 from .simple_augment import SimpleAugment
@@ -65,6 +67,7 @@ __all__ = [
     "RandomLocation",
     "RandomProvider",
     "RandomWarp",
+    "RasterizeGraph",
     "Reject",
     "Rescale",
     "SimpleAugment",

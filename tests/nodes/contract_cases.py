@@ -715,3 +715,39 @@ register(
         ],
     ),
 )
+
+
+# -- gunpowder's RasterizeGraph -------------------------------------------------------------------------
+_RASTER = fg.ArrayKey("RASTER")
+
+
+def _raster_request(seed: int = 0) -> fg.BatchRequest:
+    """:func:`default_request` with the raster of POINTS where POINTS is requested, but shifted: the graph
+    (and the mask) are asked for in the union of their own ROI and the raster's context."""
+    request = default_request(seed)
+    request[_RASTER] = fg.ArraySpec(roi=fg.Roi((12, 30, 30), (28, 40, 40)))
+    return request
+
+
+register(
+    "RasterizeGraph",
+    Case(
+        make=lambda **kw: fg.RasterizeGraph(
+            **{
+                "graph": POINTS,
+                "array": _RASTER,
+                "array_spec": fg.ArraySpec(voxel_size=VOXEL_SIZE),
+                "settings": fg.RasterizationSettings(radius=(8, 6, 6), mask=MASK, inner_radius_fraction=0.3),
+                **kw,
+            }
+        ),
+        request=_raster_request,
+        bad_args=[
+            ({"graph": RAW}, "graph"),
+            ({"array": POINTS}, "array"),
+            ({"array_spec": {"voxel_size": VOXEL_SIZE}}, "array_spec"),
+            ({"settings": 2.0}, "settings"),
+            ({"settings": fg.RasterizationSettings(2.0, fg_value=256)}, "fg_value"),
+        ],
+    ),
+)
