@@ -209,6 +209,56 @@ def fg_node(cfg: Config, name: str) -> Any:
 
 NODE_FACTORIES: dict[str, Callable[[], Any]] = {}
 
+# RasterizeGraph on skeleton-like graphs: random walks through the volume (steps of about 40 nm, one z
+# section or ten xy voxels) joined by edges, drawn as tubes of radius 40 nm in z and 16 nm in y and x
+SKELETONS_KEY = "SKELETONS"
+SKELETON_RASTER_KEY = "SKELETON_RASTER"
+
+
+def skeleton_graph(cfg: Config, walks: int = 600, steps: int = 100) -> Any:
+    """``walks`` random walks of ``steps`` points, consecutive points joined by edges."""
+    import flowgraph as fg
+
+    rng = np.random.default_rng(cfg.seed)
+    extent = np.array([s * v for s, v in zip(cfg.shape, cfg.voxel_size, strict=True)], dtype=float)
+    starts = rng.uniform(0, 1, (walks, 1, 3)) * extent
+    walk = starts + np.cumsum(rng.normal(0, 40.0, (walks, steps, 3)), axis=1)
+    locations = np.clip(walk, 0, extent - 1e-3).reshape(-1, 3)
+    ids = np.arange(walks * steps)
+    chained = ids.reshape(walks, steps)
+    edges = np.stack([chained[:, :-1].ravel(), chained[:, 1:].ravel()], axis=1)
+    return fg.Graph(ids, locations, fg.GraphSpec(roi=fg.Roi((0, 0, 0), tuple(extent.astype(int)))), edges=edges)
+
+
+def fg_rasterize(cfg: Config) -> Any:
+    """io + a GraphSource of skeletons + Normalize + RandomLocation + RasterizeGraph (tubes along the edges)."""
+    import flowgraph as fg
+    from flowgraph.recipes import MASK, RAW
+
+    skeletons, raster = fg.GraphKey(SKELETONS_KEY), fg.ArrayKey(SKELETON_RASTER_KEY)
+    return (
+        (_fg_source(cfg), fg.GraphSource(skeletons, skeleton_graph(cfg)))
+        + fg.MergeProvider()
+        + fg.Normalize(RAW)
+        + fg.RandomLocation(min_masked=0.5, mask=MASK)
+        + fg.RasterizeGraph(
+            skeletons,
+            raster,
+            fg.ArraySpec(voxel_size=cfg.voxel_size),
+            fg.RasterizationSettings(radius=(40, 16, 16)),
+        )
+    )
+
+
+def _rasterize_request(cfg: Config) -> Any:
+    """The CREMI request plus the skeleton raster over the labels' ROI."""
+    import flowgraph as fg
+    from flowgraph.recipes import LABELS
+
+    request = _fg_request(cfg)
+    request[fg.ArrayKey(SKELETON_RASTER_KEY)] = fg.ArraySpec(roi=request[LABELS].roi, voxel_size=cfg.voxel_size)
+    return request
+
 
 def _noop_pipeline(n: int) -> tuple[Any, Any]:
     import flowgraph as fg
@@ -312,6 +362,7 @@ class Variant:
     batches: Callable[[Config], int] = lambda cfg: cfg.batches
     voxels: Callable[[Config], int] = lambda cfg: cfg.raw_voxels
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    request: Callable[[Config], Any] | None = None  # flowgraph variants: default the CREMI request
 
 
 VARIANTS = [
@@ -391,6 +442,16 @@ VARIANTS += [
     )
     for name in NODE_FACTORIES
 ]
+VARIANTS.append(
+    Variant(
+        "node_RasterizeGraph",
+        "io + skeleton graph + Normalize + RasterizeGraph (tubes, labels ROI), one core: per-node ms",
+        "fg",
+        fg_rasterize,
+        env=ONE_CORE,
+        request=_rasterize_request,
+    )
+)
 BY_NAME = {v.name: v for v in VARIANTS}
 
 
@@ -455,7 +516,7 @@ def run_variant(variant: Variant, cfg: Config) -> dict[str, Any]:
         if variant.kind == "overhead":
             pipeline, request = variant.make(cfg)
         else:
-            pipeline, request = variant.make(cfg), _fg_request(cfg)
+            pipeline, request = variant.make(cfg), (variant.request or _fg_request)(cfg)
         build, records, seeded = fg.build, (lambda b: b.profiling), (lambda r, s: r)
     with build(pipeline) as p:
         setup_s = time.perf_counter() - t_setup
