@@ -145,12 +145,11 @@ def check_finite(node: str, key: ArrayKey, data: np.ndarray) -> None:
         raise non_finite_error(node, key, data.size, bad)
 
 
-def non_finite_error(node: str, key: ArrayKey, size: int, bad: int | None = None) -> NonFiniteError:
-    """The error for NaN or inf in ``key`` (``bad``: how many of ``size`` values, if counted)."""
-    count = f"{bad} non-finite value(s) (NaN or inf) of {size}" if bad else "non-finite values (NaN or inf)"
+def non_finite_error(node: str, key: ArrayKey, size: int, bad: int) -> NonFiniteError:
+    """The error for ``bad`` NaN or inf values of ``size`` in ``key``."""
     return NonFiniteError(
-        f"{node}: {key} holds {count}; they would spread through every average and interpolation. Replace "
-        "them upstream (e.g. np.nan_to_num in the source data) or mask them out."
+        f"{node}: {key} holds {bad} non-finite value(s) (NaN or inf) of {size}; they would spread through every "
+        "average and interpolation. Replace them upstream (e.g. np.nan_to_num in the source data) or mask them out."
     )
 
 

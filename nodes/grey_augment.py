@@ -33,13 +33,13 @@ def _power_tables(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath={"nsz", "contract"})
 def _affine_clip(src, dst, c, b):
-    """``dst = clip(src * c + b, 0, 1)``; returns the largest exponent field of ``src`` (255: NaN or inf)."""
+    """``dst = clip(src * c + b, 0, 1)``; returns how many values of ``src`` are NaN or inf."""
     bits = src.view(np.int32)
-    top = np.int32(0)
+    bad = 0
     for i in range(src.size):
-        top = max(top, bits[i] & 0x7F800000)
+        bad += (bits[i] & 0x7F800000) == 0x7F800000
         dst[i] = min(max(src[i] * c + b, _F(0)), _ONE)
-    return top >> 23
+    return bad
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath={"nsz", "contract"})
@@ -62,13 +62,13 @@ def _power(values, mantissa, scale, g):
 def _grey32(data, out, contrast, brightness, gamma, mantissa, scale):
     src, dst = data.reshape(contrast.size, -1), out.reshape(contrast.size, -1)
     block = 8192  # clip, then raise to the power while the block is in cache
-    top = 0
+    bad = 0
     for s in range(contrast.size):
         for lo in range(0, src.shape[1], block):
             hi = min(src.shape[1], lo + block)
-            top = max(top, _affine_clip(src[s, lo:hi], dst[s, lo:hi], contrast[s], brightness[s]))
+            bad += _affine_clip(src[s, lo:hi], dst[s, lo:hi], contrast[s], brightness[s])
             _power(dst[s, lo:hi], mantissa[s], scale[s], gamma[s])
-    return top < 255
+    return bad
 
 
 def grey(
@@ -92,8 +92,8 @@ def grey(
 
 def _grey(
     data: np.ndarray, r: np.ndarray, contrast: float, brightness: float, out: np.ndarray | None = None
-) -> tuple[np.ndarray, bool | None]:
-    """:func:`grey`, and whether ``data`` was finite (None: not checked, the float64/strided path)."""
+) -> tuple[np.ndarray, int | None]:
+    """:func:`grey`, and how many values of ``data`` were NaN or inf (None: not checked, the float64 path)."""
     rows = np.asarray(r, np.float64).reshape(-1, 3)
     if data.shape[:1] != (len(rows),) and len(rows) != 1:
         raise ValueError(f"grey: {len(rows)} draws for {data.shape[0] if data.ndim else 0} sections")
@@ -102,8 +102,8 @@ def _grey(
     g = 2.0 ** (rows[:, 2] * 2 - 1)
     if data.dtype == np.float32 and data.flags.c_contiguous and out.flags.c_contiguous and data.size:
         f32 = np.float32
-        finite = _grey32(data, out, c.astype(f32), b.astype(f32), g, *_power_tables(g))
-        return out, bool(finite)
+        bad = _grey32(data, out, c.astype(f32), b.astype(f32), g, *_power_tables(g))
+        return out, int(bad)
     shape = (-1,) + (1,) * (data.ndim - 1) if len(rows) > 1 else ()
     out[...] = np.clip(data * c.reshape(shape).astype(data.dtype) + b.reshape(shape).astype(data.dtype), 0, 1)
     return np.power(out, g.reshape(shape).astype(data.dtype), out=out), None
@@ -186,9 +186,9 @@ class GreyAugment(RandomAugment):
             check_finite(self.name, self.array, data)
         # in place when the batch's array may be changed (sources hand out copies): no second buffer
         out = data if data.flags.writeable else np.empty(data.shape, data.dtype)
-        out, finite = _grey(data, r, self.contrast_factor, self.brightness_factor, out=out)
-        if finite is False:
-            raise non_finite_error(self.name, self.array, data.size)
+        out, bad = _grey(data, r, self.contrast_factor, self.brightness_factor, out=out)
+        if bad:
+            raise non_finite_error(self.name, self.array, data.size, bad)
         if r.ndim == 2:
             out = np.moveaxis(out, 0, axis)
         return Batch({self.array: Array.trusted(out, array.spec)})
