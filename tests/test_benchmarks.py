@@ -129,3 +129,69 @@ def test_the_gunpowder_test_harness_has_a_help(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit) as exit_info:
         load_gunpowder_tests().main(["--help"])
     assert exit_info.value.code == 0 and "--source" in capsys.readouterr().out
+
+
+CONNECTOMICS = SCRIPT.parent / "bench_connectomics.py"
+
+
+def load_connectomics() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("flowgraph_bench_connectomics", CONNECTOMICS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_connectomics_rows_name_flowgraphs_variants_with_their_parameters() -> None:
+    rows, bench = load_connectomics(), load()
+    nodes = importlib.import_module("flowgraph.nodes")
+    for case in rows.CASES:
+        assert case.variant in bench.BY_NAME, f"{case.name}: benchmark.py has no variant {case.variant}"
+        assert hasattr(nodes, case.node), f"{case.name}: flowgraph.nodes has no {case.node}"
+        assert case.cls in rows.MODULE_OF and case.labels in ("untouched", "uint64", "float32")
+        built = bench.NODE_FACTORIES[case.variant.removeprefix("node_")]()
+        assert type(built) is getattr(nodes, case.node)
+        # pytorch_connectomics is given flowgraph's values for every parameter it shares, at p=1
+        assert rows.flowgraph_parameters(built, list(case.kwargs)) == {**case.kwargs, "p": 1.0}, case.name
+    # every issue-11 augmentation variant of benchmark.py has a row or a reason why not
+    variants = {f"node_{name}" for name in {**bench._intensity_nodes(), **bench._geometry_nodes()}}
+    covered = {c.variant for c in rows.CASES}
+    assert covered | set(rows.WITHOUT_EQUIVALENT) == variants and not covered & set(rows.WITHOUT_EQUIVALENT)
+
+
+def test_the_connectomics_loader_skips_the_package_inits(tmp_path: Path) -> None:
+    # a fake checkout: the package __init__s fail (as pytorch_connectomics' import torch would without it)
+    aug = tmp_path / "connectomics" / "data" / "augmentation"
+    aug.mkdir(parents=True)
+    for init in (tmp_path / "connectomics", aug.parent, aug):
+        (init / "__init__.py").write_text("raise ImportError('torch')\n")
+    (aug / "augmentor.py").write_text("class DataAugment:\n    pass\n")
+    rows = load_connectomics()
+    for cls, module in rows.MODULE_OF.items():
+        (aug / f"{module}.py").write_text(
+            f"from .augmentor import DataAugment\n\n\nclass {cls}(DataAugment):\n    pass\n"
+        )
+    before = set(sys.modules)
+    try:
+        loaded = rows.load_augmentations(tmp_path)
+        assert sorted(loaded) == sorted(rows.MODULE_OF)
+        assert all(c.__module__ == f"{rows.PACKAGE}.{rows.MODULE_OF[n]}" for n, c in loaded.items())
+    finally:
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+
+
+def test_the_connectomics_benchmark_checks_its_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = load_connectomics()
+    with pytest.raises(SystemExit) as exit_info:
+        rows.main(["--help"])
+    assert exit_info.value.code == 0 and "--source" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # not a checkout of the numpy-era augmentations
+        rows.main(["--source", str(tmp_path), "--python", sys.executable])
+    assert exit_info.value.code == 2 and "b55daf6" in capsys.readouterr().err
+    (tmp_path / "connectomics" / "data" / "augmentation").mkdir(parents=True)
+    (tmp_path / "connectomics" / "data" / "augmentation" / "cutblur.py").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        rows.main(["--source", str(tmp_path), "--python", sys.executable, "--only", "CutBlur,nonsense"])
+    assert exit_info.value.code == 2 and "unknown rows: nonsense" in capsys.readouterr().err
