@@ -11,9 +11,10 @@ Besides ``h5py`` and ``zarr`` (dependencies of flowgraph, always present), ``tor
 ``tensorboardX``, ``malis``, ``augment``, ``jax``, ``jnp``, ``haiku``, ``optax``, ``pyklb``,
 ``dvision``), each the module or a placeholder.
 
-N5: gunpowder's ``ZarrFile`` and ``ZarrSource`` read N5 containers through zarr 2's N5 stores;
-zarr 3 has none, so flowgraph refuses ``.n5`` paths with a ConfigError (convert the container to
-zarr first).
+zarr: flowgraph works with zarr 2.18 (gunpowder 1.4's) and zarr 3. N5: gunpowder's ``ZarrFile``
+and ``ZarrSource`` read N5 containers through zarr 2's N5 stores; so do flowgraph's with zarr 2.
+zarr 3 has none, so with zarr 3 flowgraph refuses ``.n5`` paths with a ConfigError (N5 needs
+zarr 2; or convert the container to zarr).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 from types import TracebackType
 from typing import Any, Literal
 
-from flowgraph.nodes.zarr_source import refuse_n5
+from flowgraph.nodes.zarr_source import check_n5, n5_store
 
 # name in this module -> module to import
 _OPTIONAL = {
@@ -91,25 +92,27 @@ class NoSuchModule:
 class ZarrFile:
     """A zarr group at a path or store, opened in a ``with`` block like ``h5py.File``.
 
-    ``with ZarrFile(path, mode="w") as f:`` gives a ``zarr.Group``; nothing needs closing
-    afterwards (zarr writes through). zarr 3 deprecates ``Group.create_dataset`` (gunpowder's
-    spelling, which still works and warns) in favour of ``Group.create_array``.
+    ``with ZarrFile(path, mode="w") as f:`` gives a ``zarr.Group`` (zarr 2.18 or 3); nothing needs
+    closing afterwards (zarr writes through). zarr 3 deprecates ``Group.create_dataset``
+    (gunpowder's spelling, which still works and warns) in favour of ``Group.create_array``, which
+    zarr 2 does not have; ``Group.zeros(name=..., shape=..., dtype=...)`` works with both.
 
     Args:
-        store: a path (``str`` or path-like) or a zarr store.
+        store: a path (``str`` or path-like) or a zarr store. With zarr 2, the path of an N5
+            container (``.n5``) is opened through ``zarr.N5Store``, as gunpowder did.
         mode: ``"r"`` read only, ``"r+"`` read and write (must exist), ``"a"`` read and write
             (created if missing), ``"w"`` created, replacing what was there, ``"w-"`` created,
             failing if it exists.
-        **kwargs: passed on to ``zarr.open_group`` (``zarr_format=2`` for example).
+        **kwargs: passed on to ``zarr.open_group`` (``zarr_format=2`` for example, with zarr 3).
 
     Raises:
-        ConfigError: ``store`` is an ``.n5`` path (zarr 3 has no N5 support).
+        ConfigError: ``store`` is an ``.n5`` path and zarr is zarr 3 (which has no N5 support).
 
     Example:
         >>> import numpy as np, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "sample.zarr")
         >>> with ZarrFile(path, mode="w") as f:
-        ...     raw = f.create_array("raw", shape=(2, 3), dtype="uint8")
+        ...     raw = f.zeros(name="raw", shape=(2, 3), dtype="uint8")
         ...     raw[:] = np.arange(6).reshape(2, 3)
         ...     raw.attrs["resolution"] = (4, 4)
         >>> with ZarrFile(path, mode="r") as f:
@@ -118,7 +121,7 @@ class ZarrFile:
     """
 
     def __init__(self, store: Any, mode: Literal["r", "r+", "a", "w", "w-"] = "a", **kwargs: Any) -> None:
-        refuse_n5(store, "ZarrFile", "store")
+        self.n5 = check_n5(store, "ZarrFile", "store")
         self.store = os.fspath(store) if isinstance(store, os.PathLike) else store
         self.mode = mode
         self.kwargs = kwargs
@@ -126,7 +129,8 @@ class ZarrFile:
     def __enter__(self) -> Any:
         import zarr
 
-        return zarr.open_group(self.store, mode=self.mode, **self.kwargs)
+        store = n5_store(self.store) if self.n5 else self.store
+        return zarr.open_group(store, mode=self.mode, **self.kwargs)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

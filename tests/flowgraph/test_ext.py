@@ -1,8 +1,10 @@
-"""flowgraph.ext: gunpowder's vocabulary of optional modules, NoSuchModule placeholders and ZarrFile."""
+"""flowgraph.ext: gunpowder's vocabulary of optional modules, NoSuchModule placeholders, ZarrFile (zarr 2.18 and 3)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import pickle
 import subprocess
 import sys
@@ -16,6 +18,16 @@ import zarr
 import flowgraph as fg
 import flowgraph.ext as ext
 from flowgraph.ext import NoSuchModule, ZarrFile
+
+ZARR_2 = zarr.__version__.startswith("2.")  # the tests run with zarr 2.18 (gunpowder's) and zarr 3
+
+
+def create_array(group: zarr.Group, name: str, data: np.ndarray, **kwargs: object) -> zarr.Array:
+    """A new array holding ``data``: zarr 3's ``create_array``, zarr 2's ``create_dataset`` (zarr 3 deprecates it)."""
+    create = group.create_dataset if ZARR_2 else group.create_array
+    array = create(name, shape=data.shape, dtype=data.dtype, **kwargs)
+    array[...] = data
+    return array
 
 
 def test_installed_modules_are_the_modules() -> None:
@@ -63,9 +75,7 @@ def test_zarr_file_writes_as_gunpowder_code_does_and_zarr_source_reads_it(tmp_pa
     data = np.arange(30, dtype=np.float32).reshape(5, 6)
     with ZarrFile(path, mode="w") as f:
         assert isinstance(f, zarr.Group)
-        ds = f.create_array("raw", shape=data.shape, dtype=data.dtype, chunks=(2, 3))
-        ds[:] = data
-        ds.attrs["resolution"] = (10, 10)
+        create_array(f, "raw", data, chunks=(2, 3)).attrs["resolution"] = (10, 10)
     with ZarrFile(str(path), mode="r") as f:
         np.testing.assert_array_equal(f["raw"][:], data)
     raw = fg.ArrayKey("RAW")
@@ -75,12 +85,32 @@ def test_zarr_file_writes_as_gunpowder_code_does_and_zarr_source_reads_it(tmp_pa
         np.testing.assert_array_equal(p.request_batch(request)[raw].data, data[1:3, 2:5])
 
 
-def test_zarr_file_gunpowder_spelling_still_works_with_zarr_s_warning(tmp_path: Path) -> None:
-    with ZarrFile(tmp_path / "old.zarr", mode="w") as f, pytest.warns(DeprecationWarning, match="create_array"):
+def test_zarr_file_takes_gunpowder_s_create_dataset(tmp_path: Path) -> None:
+    # zarr 3 deprecates create_dataset (it warns); zarr 2 has nothing else
+    warns = contextlib.nullcontext() if ZARR_2 else pytest.warns(DeprecationWarning, match="create_array")
+    with ZarrFile(tmp_path / "old.zarr", mode="w") as f, warns:
         ds = f.create_dataset("raw", shape=(2, 2), dtype="uint8", chunks=(2, 2))
     assert ds.shape == (2, 2)
 
 
-def test_zarr_file_refuses_n5(tmp_path: Path) -> None:
-    with pytest.raises(fg.ConfigError, match=r"ZarrFile: store '.*volume\.n5' is an N5 container"):
+@pytest.mark.skipif(ZARR_2, reason="zarr 2 reads N5")
+def test_zarr_file_refuses_n5_with_zarr_3(tmp_path: Path) -> None:
+    with pytest.raises(fg.ConfigError, match=r"ZarrFile: store '.*volume\.n5' is an N5 container: N5 needs zarr 2"):
         ZarrFile(tmp_path / "volume.n5", mode="w")
+
+
+@pytest.mark.skipif(not ZARR_2, reason="zarr 3 has no N5 store")
+def test_zarr_file_writes_n5_with_zarr_2_as_gunpowder_s_did(tmp_path: Path) -> None:
+    path = tmp_path / "volume.n5"
+    data = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    with pytest.warns(FutureWarning, match="N5Store is deprecated"):  # zarr 2.18 says so for zarr 3
+        with ZarrFile(path, mode="w") as f:
+            create_array(f, "raw", data, chunks=(2, 2)).attrs["resolution"] = (1, 5)  # N5: x first
+        raw = fg.ArrayKey("RAW")
+        request = fg.BatchRequest(random_seed=0)
+        request[raw] = fg.ArraySpec(roi=fg.Roi((5, 1), (10, 2)))
+        with fg.build(fg.ZarrSource(path, {raw: "raw"})) as p:
+            assert p.spec[raw].voxel_size == (5, 1)
+            np.testing.assert_array_equal(p.request_batch(request)[raw].data, data[1:3, 1:3])
+    attributes = json.loads((path / "raw" / "attributes.json").read_text())
+    assert attributes["dimensions"] == [4, 3] and attributes["resolution"] == [1, 5]  # an N5 dataset

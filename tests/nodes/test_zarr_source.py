@@ -1,4 +1,4 @@
-"""ZarrSource: geometry from the arrays' attributes, exact lazy reads, clear setup errors."""
+"""ZarrSource: geometry from the arrays' attributes, exact lazy reads, clear setup errors; with zarr 2.18 and 3."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 import zarr.storage
-from contract_cases import coordinate_volume
+from contract_cases import coordinate_volume, create_zarr_array, zarr_2
 
 import flowgraph as fg
 
@@ -22,19 +22,24 @@ OFFSET = (80, 8, -12)
 SHAPE = (6, 10, 12)
 DEFAULT_ATTRS = {"resolution": RESOLUTION, "offset": OFFSET}
 
+ZARR_2 = zarr_2()  # the tests run with zarr 2.18 (gunpowder's) and zarr 3
+#: a store of a directory
+DIRECTORY_STORE: Any = zarr.storage.DirectoryStore if ZARR_2 else zarr.storage.LocalStore  # type: ignore[attr-defined]
+
 
 def write(
     store: Any,
     arrays: dict[str, np.ndarray],
     attrs: dict[str, Any] | None = None,
-    zarr_format: int = 3,
+    zarr_format: int | None = None,
     chunks: Any = None,
 ) -> Any:
-    """A zarr group at ``store`` holding ``arrays`` (path -> data), each with ``attrs``, written by zarr itself."""
-    group = zarr.open_group(store, mode="w", zarr_format=zarr_format)  # type: ignore[arg-type]
+    """A zarr group at ``store`` holding ``arrays`` (path -> data), each with ``attrs``, written by zarr itself
+    (in ``zarr_format``, zarr 2's ``zarr_version``; the installed zarr's default if None)."""
+    version = {} if zarr_format is None else {"zarr_version" if ZARR_2 else "zarr_format": zarr_format}
+    group = zarr.open_group(store, mode="w", **version)  # type: ignore[arg-type]
     for name, data in arrays.items():
-        array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks or "auto")
-        array[...] = data
+        array = create_zarr_array(group, name, data, chunks)
         array.attrs.update(DEFAULT_ATTRS if attrs is None else attrs)
     return store
 
@@ -70,7 +75,7 @@ def test_voxel_size_offset_and_exact_data_3d(sample: Path) -> None:
     assert batch[RAW].spec.roi == fg.Roi((120, 16, -4), (80, 12, 20))
 
 
-@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("zarr_format", [2, pytest.param(3, marks=pytest.mark.skipif(ZARR_2, reason="zarr 3 only"))])
 def test_2d_with_attributes_in_either_zarr_format(tmp_path: Path, zarr_format: int) -> None:
     coords = coordinate_volume((8, 9)).astype(np.uint16)
     path = write(tmp_path / "plain.zarr", {"raw": coords}, {"resolution": [2, 3], "offset": [-4, 9]}, zarr_format)
@@ -135,7 +140,7 @@ def test_reads_only_the_requested_region(sample: Path, monkeypatch: pytest.Monke
 
 def test_a_zarr_store_object(tmp_path: Path) -> None:
     memory = write(zarr.storage.MemoryStore(), {"raw": coordinate_volume((4, 4))}, {"resolution": (2, 2)})
-    local = zarr.storage.LocalStore(write(tmp_path / "local.zarr", {"raw": coordinate_volume((4, 4))}, {}))
+    local = DIRECTORY_STORE(str(write(tmp_path / "local.zarr", {"raw": coordinate_volume((4, 4))}, {})))
     for store, roi, expected in [
         (memory, fg.Roi((2, 4), (4, 2)), [[102], [202]]),
         (local, fg.Roi((2, 2), (1, 1)), [[202]]),
@@ -231,10 +236,27 @@ def test_array_specs_contradicting_the_store(sample: Path) -> None:
     )
 
 
+@pytest.mark.skipif(ZARR_2, reason="zarr 2 reads N5")
 @pytest.mark.parametrize("path", ["volume.n5", "data/volume.N5/"])
-def test_n5_is_refused(path: str) -> None:
-    with pytest.raises(fg.ConfigError, match=r"ZarrSource: store '.*' is an N5 container, which zarr 3 cannot read"):
+def test_n5_is_refused_with_zarr_3(path: str) -> None:
+    with pytest.raises(fg.ConfigError, match=r"ZarrSource: store '.*' is an N5 container: N5 needs zarr 2"):
         fg.ZarrSource(path, {RAW: "raw"})
+
+
+@pytest.mark.skipif(not ZARR_2, reason="zarr 3 has no N5 store")
+@pytest.mark.parametrize("name", ["volume.n5", "volume.N5/", "store object"])
+def test_n5_with_zarr_2_reverses_resolution_and_offset(tmp_path: Path, name: str) -> None:
+    coords = coordinate_volume((4, 6)).astype(np.uint16)
+    path = tmp_path / name.replace("store object", "volume.n5")
+    with pytest.warns(FutureWarning, match="N5Store is deprecated"):  # zarr 2.18 says so for zarr 3
+        n5 = zarr.N5Store(str(path))  # type: ignore[attr-defined]
+        # N5 lists the axes x first: voxel size (z, y) = (3, 2), offset (12, 4)
+        write(n5, {"volumes/raw": coords}, {"resolution": [2, 3], "offset": [4, 12]}, chunks=(2, 4))
+        source = fg.ZarrSource(n5 if name == "store object" else str(path), {RAW: "volumes/raw"})
+        with fg.build(source) as p:
+            assert p.spec[RAW].voxel_size == (3, 2) and p.spec[RAW].roi == fg.Roi((12, 4), (12, 12))
+            batch = p.request_batch(request(fg.Roi((15, 6), (6, 4))))
+    np.testing.assert_array_equal(batch[RAW].data, coords[1:3, 1:3])
 
 
 def test_configuration_is_checked(tmp_path: Path) -> None:
