@@ -79,11 +79,10 @@ CASES = (
     "update_with",
 )
 
-# where a name imported from gunpowder (or from funlib.geometry, whose Coordinate/Roi flowgraph's
-# are) lives in flowgraph, when that is not the top-level ``flowgraph`` package; a module name without
-# a dot that is not flowgraph's means the name is that third-party module itself (gunpowder.ext
-# re-exports h5py and zarr): ``from gunpowder.ext import h5py`` -> ``import h5py``; gunpowder.ext's
-# own names are in flowgraph.ext
+# where a name imported from gunpowder lives in flowgraph, when that is not the top-level
+# ``flowgraph`` package; a module name without a dot that is not flowgraph's means the name is that
+# third-party module itself (gunpowder.ext re-exports h5py and zarr): ``from gunpowder.ext import
+# h5py`` -> ``import h5py``; gunpowder.ext's own names are in flowgraph.ext
 MODULE_OF: dict[str, str] = {
     "ArraySource": "flowgraph.nodes",
     "NoSuchModule": "flowgraph.ext",
@@ -91,8 +90,9 @@ MODULE_OF: dict[str, str] = {
     "h5py": "h5py",
     "zarr": "zarr",
 }
-# import sources that are rewritten: gunpowder and its submodules, and funlib.geometry
-REWRITTEN = ("gunpowder", "funlib.geometry")
+# import sources that are rewritten: gunpowder and its submodules (a user changes those imports only;
+# ``from funlib.geometry import Roi`` stays, and flowgraph's specs take funlib's Roi)
+REWRITTEN = ("gunpowder",)
 TOP = "flowgraph"
 
 
@@ -101,10 +101,8 @@ def _rewritten(module: str | None) -> bool:
 
 
 def _module_target(module: str) -> str:
-    """The flowgraph module for a gunpowder module: gunpowder.nodes -> flowgraph.nodes, funlib.geometry -> flowgraph."""
-    if module == "gunpowder" or module.startswith("gunpowder."):
-        return TOP + module.removeprefix("gunpowder")
-    return TOP
+    """The flowgraph module for a gunpowder module: gunpowder.nodes -> flowgraph.nodes."""
+    return TOP + module.removeprefix("gunpowder")
 
 
 def module_of(name: str) -> str:
@@ -117,7 +115,7 @@ def _alias(a: ast.alias) -> str:
 
 
 def rewrite_imports(source: str) -> str:
-    """``source`` with its gunpowder (and funlib.geometry) import statements rewritten for flowgraph.
+    """``source`` with its gunpowder import statements rewritten for flowgraph.
 
     Only import statements change (found with ``ast``, so parenthesised multi-line imports and
     imports inside functions are handled); every other line is kept byte for byte.

@@ -101,7 +101,7 @@ def test_the_gunpowder_test_harness_rewrites_imports_to_names_flowgraph_has() ->
         "from flowgraph import ArrayKey, Roi as R",
         "from flowgraph.nodes import ArraySource",
         "import h5py",
-        "from flowgraph import Coordinate",
+        "from funlib.geometry import Coordinate",  # a user changes only the gunpowder imports
         "from .helper_sources import GraphSource",
         "",
         "",
