@@ -102,7 +102,7 @@ class MissingParts(RandomAugment):
 
     Raises:
         ConfigError: bad arguments. SetupError: ``array`` missing, not float or not 2-D+.
-        NonFiniteError: NaN or inf in a hit section.
+        NonFiniteError: NaN or inf in ``array``.
 
     Example:
         >>> import numpy as np, flowgraph as fg
@@ -117,6 +117,8 @@ class MissingParts(RandomAugment):
         >>> [bool((s == 0.5).any()) for s in out]  # sections 0 and 2 hit, each skipping the next
         [True, False, True, False]
     """
+
+    checks_finite_in_augment = True
 
     def __init__(self, array: ArrayKey, iterations: int = 64, p: float = 0.5) -> None:
         self.array: ArrayKey = array_key(_NAME, "array", array)
@@ -143,16 +145,20 @@ class MissingParts(RandomAugment):
         assert isinstance(array, Array)
         data = array.data if array.data.flags.writeable else array.data.copy()
         dims, lead = array.roi.dims, data.ndim - array.roi.dims
+        section_axis = data_axis(data.ndim, dims, 0) if dims > 2 else None
+        # one pass over the array: the sums per section (and channel) give the means, and finite sums say
+        # that every value is finite (the kit's own check is skipped: checks_finite_in_augment)
+        plane = tuple(a for a in range(lead, data.ndim) if a != section_axis)
+        sums = data.sum(axis=plane, dtype=np.float64)
+        if not np.isfinite(sums).all():
+            check_finite(self.name, self.array, data)  # raises, counting the non-finite values
+        means = (sums / math.prod(data.shape[a] for a in plane)).astype(data.dtype)
         for i, across_rows, a, b in hits:
-            view = data[section_index(data.ndim, data_axis(data.ndim, dims, 0), i)] if dims > 2 else data
-            # one pass over the hit section: its sums give the mean, and a finite sum means finite values
-            sums = view.sum(axis=tuple(range(lead, view.ndim)), dtype=np.float64)
-            if not np.isfinite(sums).all():
-                check_finite(self.name, self.array, view)  # raises, counting the non-finite values
-            means = (np.asarray(sums) / (view.size // max(1, math.prod(view.shape[:lead])))).astype(view.dtype)
+            view = data[section_index(data.ndim, section_axis, i)] if section_axis is not None else data
             left, right = band_intervals(view.shape[-2:], across_rows, a, b, self.iterations)
             for channel in np.ndindex(view.shape[:lead]):  # () once without channels
-                _fill(view[channel], left, right, means[channel], across_rows)  # only the band is written
+                mean = means[(*channel, i)] if section_axis is not None else means[channel]
+                _fill(view[channel], left, right, mean, across_rows)  # only the band is written
         return Batch({self.array: Array.trusted(data, array.spec)})
 
 
