@@ -33,12 +33,17 @@ def _power_tables(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath={"nsz", "contract"})
 def _affine_clip(src, dst, c, b):
-    """``dst = clip(src * c + b, 0, 1)``; returns how many values of ``src`` are NaN or inf."""
+    """``dst = clip(src * c + b, 0, 1)``; returns how many values of ``src`` are NaN or inf.
+
+    NaN becomes 0 (every comparison with it is false), so ``dst`` is always in [0, 1]: the power's
+    table lookup never reads outside its tables, and the caller raises for the count.
+    """
     bits = src.view(np.int32)
     bad = 0
     for i in range(src.size):
         bad += (bits[i] & 0x7F800000) == 0x7F800000
-        dst[i] = min(max(src[i] * c + b, _F(0)), _ONE)
+        v = src[i] * c + b
+        dst[i] = _ONE if v >= _ONE else (v if v > _F(0) else _F(0))
     return bad
 
 

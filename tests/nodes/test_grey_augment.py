@@ -7,7 +7,7 @@ import pytest
 from intensity_helpers import check_common, em, run
 
 import flowgraph as fg
-from flowgraph.nodes.grey_augment import grey
+from flowgraph.nodes.grey_augment import _grey, grey
 from flowgraph.rng import generator
 
 RAW = fg.ArrayKey("RAW")
@@ -45,6 +45,15 @@ def test_float32_is_within_5e_7_of_the_exact_power_across_the_mantissas() -> Non
     x = np.linspace(0, 1, 1_000_003, dtype=np.float32)  # every table interval, many times over
     for r in ((0.5, 0.5, 0.0), (0.5, 0.5, 0.999), (0.5, 0.5, 0.6)):  # gamma 0.5, ~2, 1.15
         np.testing.assert_allclose(grey(x, np.array(r), 0.3, 0.3), reference(x, np.array(r), 0.3, 0.3), rtol=5e-7)
+
+
+def test_float32_kernel_counts_nan_and_inf_and_stays_in_range() -> None:
+    x = em((2, 8, 8))
+    x[0, 1, 1], x[1, 2, 2], x[1, 3, 3] = np.nan, np.inf, -np.inf
+    x[0, 4, 4] = -np.float32(np.nan)  # NaN with the sign bit set
+    out, bad = _grey(x, np.array([0.9, 0.2, 0.7]), 0.3, 0.3)
+    assert bad == 4
+    assert np.all((out >= 0) & (out <= 1))  # NaN clipped to 0: the power's tables are never read outside
 
 
 def test_per_section_draws_apply_to_their_own_section() -> None:
