@@ -102,7 +102,9 @@ def shrink_operator(n: int, m: int) -> np.ndarray:
     """
     from skimage.transform import resize  # imported on first use: scikit-image is slow to import
 
-    return resize(np.eye(n), (m, n), order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+    matrix = resize(np.eye(n), (m, n), order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+    matrix.flags.writeable = False  # cached: shared by every call
+    return matrix
 
 
 @functools.lru_cache(maxsize=256)
@@ -118,7 +120,9 @@ def blow_up_counts(m: int, n: int) -> np.ndarray:
     source = resize(np.arange(m, dtype=np.float64), (n,), order=0, mode="reflect", preserve_range=True)
     index = source.astype(np.intp)
     assert np.all(np.diff(index) >= 0), "nearest resize is monotone"
-    return np.bincount(index, minlength=m)
+    counts = np.bincount(index, minlength=m)
+    counts.flags.writeable = False  # cached: shared by every call
+    return counts
 
 
 class CutBlur(RandomAugment):
