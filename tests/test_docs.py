@@ -6,6 +6,7 @@ The conventions (shared namespace per file, ```output blocks, ``<!-- no-run -->`
 
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import sys
@@ -69,6 +70,21 @@ def test_every_node_has_a_picture_in_the_catalogue() -> None:
         images = re.findall(r"\]\((images/[^)\s]+\.png)\)", sections[name])
         assert images, f"the catalogue section of {name} has no picture"
         assert all((ROOT / "docs" / i).is_file() for i in images), f"{name}: missing image file {images}"
+
+
+def test_every_catalogue_signature_names_the_parameters_the_node_takes() -> None:
+    """Each node's section states its signature, ``Name(a, b=...)``, with the code's parameters in order."""
+    text = (ROOT / "docs" / "nodes.md").read_text(encoding="utf-8")
+    parts = re.split(r"^### (\S+)\s*$", text, flags=re.MULTILINE)
+    sections = dict(zip(parts[1::2], parts[2::2], strict=True))
+    for name in nodes.__all__:
+        found = re.search(r"`[^`]*?\b" + re.escape(name) + r"\(([^`]*?)\)`", sections[name])
+        assert found, f"the catalogue section of {name} states no signature `{name}(...)`"
+        # top-level commas only: defaults such as (0, 0) or [...] hold commas of their own
+        arguments = re.split(r",(?![^()\[\]]*[)\]])", found.group(1))
+        documented = [a.split("=")[0].strip().lstrip("*") for a in arguments if a.strip()]
+        parameters = list(inspect.signature(getattr(nodes, name)).parameters)
+        assert documented == parameters, f"{name}: the catalogue says {documented}, the code takes {parameters}"
 
 
 # -- the runner itself ------------------------------------------------------------------------------
