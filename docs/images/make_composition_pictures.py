@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 import numpy as np
-from PIL import Image
+from picture_row import save_row
 
 import flowgraph as fg
 from flowgraph.synthetic import write_em_volume
@@ -58,11 +58,7 @@ def make(path: str, name: str, source_file: str) -> list[tuple[int, tuple[int, .
             if len(shown) == 3:
                 break
     pictures = [np.clip(s * 255, 0, 255).astype(np.uint8) for s in sections]
-    gap = np.full((pictures[0].shape[0], 8), 255, np.uint8)
-    row = [pictures[0]]
-    for picture in pictures[1:]:
-        row += [gap, picture]
-    Image.fromarray(np.concatenate(row, axis=1)).save(path, optimize=True)
+    save_row(path, pictures)
     return shown
 
 

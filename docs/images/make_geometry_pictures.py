@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 import numpy as np
-from PIL import Image
+from picture_row import save_row
 
 import flowgraph as fg
 from flowgraph.synthetic import write_em_volume
@@ -55,8 +55,7 @@ def make(path: str, node: fg.BatchFilter, how: str, seed: int, source_file: str)
     for pipeline in (source, source + node):
         with fg.build(pipeline) as p:
             pictures.append(view(p.request_batch(request)[RAW].data, how))
-    gap = np.full((pictures[0].shape[0], 8), 255, np.uint8)
-    Image.fromarray(np.concatenate([pictures[0], gap, pictures[1]], axis=1)).save(path, optimize=True)
+    save_row(path, pictures)
 
 
 def main(out_dir: str = HERE) -> list[str]:

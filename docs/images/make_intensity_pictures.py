@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 import numpy as np
-from PIL import Image
+from picture_row import save_row
 
 import flowgraph as fg
 from flowgraph.synthetic import write_em_volume
@@ -46,8 +46,7 @@ def make(path: str, node: fg.BatchFilter, source_file: str, seed: int = 0) -> No
             volumes.append(p.request_batch(request)[RAW].data)
     s = int(np.argmax(np.abs(volumes[1] - volumes[0]).sum(axis=(1, 2))))
     pictures = [np.clip(v[s] * 255, 0, 255).astype(np.uint8) for v in volumes]
-    gap = np.full((pictures[0].shape[0], 8), 255, np.uint8)
-    Image.fromarray(np.concatenate([pictures[0], gap, pictures[1]], axis=1)).save(path, optimize=True)
+    save_row(path, pictures)
 
 
 def main(out_dir: str = HERE) -> list[str]:

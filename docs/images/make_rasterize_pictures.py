@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 import numpy as np
-from PIL import Image
+from picture_row import save_row
 
 import flowgraph as fg
 from flowgraph.synthetic import NEURON_IDS, write_em_volume
@@ -78,11 +78,7 @@ def make(path: str, source_file: str) -> None:
                 dots[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = 1
             panels.append(overlay(raw, dots))
         panels.append(overlay(raw, batch[RASTER].data[SECTION]))
-    gap = np.full((panels[0].shape[0], 8, 3), 255, np.uint8)
-    row = [panels[0]]
-    for panel in panels[1:]:
-        row += [gap, panel]
-    Image.fromarray(np.concatenate(row, axis=1)).save(path, optimize=True)
+    save_row(path, panels)
 
 
 def main(out_dir: str = HERE) -> list[str]:
